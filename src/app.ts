@@ -1,0 +1,98 @@
+/**
+ * The composition root: builds the shared core (database, clock, secrets, logger, metrics, audit,
+ * mailer), then each domain module from it, then the HTTP server. Each module has its own small
+ * composition function (`create<Module>Module`), so this file stays a table of contents.
+ */
+import pino, { type Logger } from 'pino';
+import { sql } from 'kysely';
+import type { Config } from './config/config.ts';
+import { createDb, type Db } from './db/db.ts';
+import { systemClock, type Clock } from './lib/clock.ts';
+import { createSecretBox, type SecretBox } from './lib/crypto.ts';
+import { buildServer, type RoutePlugin } from './http/server.ts';
+import { createMetrics, type Metrics } from './http/metrics.ts';
+import { createAuditService, type AuditService } from './modules/audit/audit-service.ts';
+import { createMailer, type Mailer } from './modules/mail/mail-service.ts';
+import type { FastifyInstance } from 'fastify';
+
+/** What every module may depend on. Modules take the parts they need, not the whole core. */
+export interface Core {
+  config: Config;
+  db: Db;
+  clock: Clock;
+  secrets: SecretBox;
+  logger: Logger;
+  metrics: Metrics;
+  audit: AuditService;
+  mailer: Mailer;
+}
+
+export interface App {
+  core: Core;
+  http: FastifyInstance;
+  /** Starts background work of this node (mail delivery, warm-pool refill…). */
+  startBackground(): void;
+  close(): Promise<void>;
+}
+
+export function createLogger(config: Config): Logger {
+  return pino({
+    level: config.log.level,
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.token', '*.masterKey'], censor: '[redacted]' },
+    serializers: {
+      // The route pattern only: raw URLs may carry one-time tokens.
+      req: (req: { method: string; routeOptions?: { url?: string }; id: string }) => ({ method: req.method, route: req.routeOptions?.url ?? 'unmatched', id: req.id }),
+    },
+  });
+}
+
+export function createCore(config: Config, options: { db?: Db; clock?: Clock; logger?: Logger } = {}): Core {
+  if (!config.databaseUrl && !options.db) throw new Error('createCore needs config.databaseUrl (or an embedded database started by `havre start`)');
+  if (!config.masterKey) throw new Error('createCore needs config.masterKey');
+  const db = options.db ?? createDb(config.databaseUrl!);
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config);
+  return {
+    config,
+    db,
+    clock,
+    secrets: createSecretBox(config.masterKey),
+    logger,
+    metrics: createMetrics(),
+    audit: createAuditService({ db, clock }),
+    mailer: createMailer({ db, clock, from: config.mail.from, smtpUrl: config.mail.smtpUrl, onError: (err) => logger.warn({ err }, 'mail delivery failed') }),
+  };
+}
+
+export async function createApp(core: Core): Promise<App> {
+  const routes: RoutePlugin[] = [];
+  const stoppers: (() => Promise<void>)[] = [];
+
+  const http = await buildServer(
+    {
+      config: core.config,
+      db: core.db,
+      clock: core.clock,
+      logger: core.logger,
+      metrics: core.metrics,
+      readiness: async () => {
+        const database = await sql`SELECT 1`.execute(core.db).then(() => true, () => false);
+        return { database };
+      },
+    },
+    routes,
+  );
+
+  return {
+    core,
+    http,
+    startBackground() {
+      stoppers.push(core.mailer.startDelivery());
+    },
+    async close() {
+      await http.close();
+      for (const stop of stoppers.splice(0)) await stop();
+      await core.db.destroy();
+    },
+  };
+}

@@ -1,0 +1,176 @@
+/**
+ * Havre's configuration: one zod schema over an optional JSON file and the environment,
+ * parsed once at start, frozen, and passed down. Nothing else in `src/` reads `process.env`.
+ *
+ * Why one schema: the published policy texts (OPS-3) and the behaviour must read the same values,
+ * and a bad setting must stop the process at start with a clear message, not fail at 3 a.m.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+const region = z.string().regex(/^[a-z]{2}$/, 'a region is a two-letter lowercase code, e.g. "fr"');
+
+const configSchema = z
+  .object({
+    env: z.enum(['development', 'production', 'test']).default('development'),
+    home: z.string().min(1),
+    http: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.coerce.number().int().min(0).max(65535).default(8080),
+        publicUrl: z.url().optional(),
+        trustProxy: z.boolean().default(false),
+        bodyLimitBytes: z.number().int().positive().default(1_048_576),
+      })
+      .strict()
+      .prefault({}),
+    /** Control-plane database. Absent: Havre starts embedded PostgreSQL under `home`. */
+    databaseUrl: z.string().optional(),
+    embedded: z
+      .object({
+        basePort: z.number().int().min(1024).max(65000).default(54330),
+        regions: z.array(region).min(1).default(['fr', 'de']),
+      })
+      .strict()
+      .prefault({}),
+    /** 32 random bytes, base64. Encrypts secrets at rest (SEC-3). */
+    masterKey: z.string().optional(),
+    tenants: z
+      .object({
+        regions: z.array(region).min(1).default(['fr', 'de']),
+        defaultRegion: region.default('fr'),
+        warmPoolSize: z.number().int().min(0).max(100).default(3),
+        roleConnectionLimit: z.number().int().min(1).max(100).default(10),
+        trialDays: z.number().int().min(1).max(90).default(14),
+        connections: z
+          .object({
+            perTenantMax: z.number().int().min(1).max(20).default(3),
+            globalMax: z.number().int().min(1).max(10_000).default(60),
+            idleMs: z.number().int().min(100).default(30_000),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    auth: z
+      .object({
+        sessionTtlHours: z.number().int().min(1).max(24 * 90).default(24 * 14),
+        verificationTtlHours: z.number().int().min(1).default(48),
+        resetTtlMinutes: z.number().int().min(5).default(60),
+        invitationTtlDays: z.number().int().min(1).default(7),
+        signIn: z
+          .object({
+            maxFailuresPerAccount: z.number().int().min(1).default(5),
+            maxFailuresPerIp: z.number().int().min(1).default(30),
+            windowMinutes: z.number().int().min(1).default(15),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    mail: z
+      .object({
+        from: z.string().default('Havre <no-reply@havre.localhost>'),
+        /** e.g. smtp://user:pass@host:587 ; absent: the local outbox in the database. */
+        smtpUrl: z.string().optional(),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (!c.tenants.regions.includes(c.tenants.defaultRegion)) {
+      ctx.addIssue({ code: 'custom', path: ['tenants', 'defaultRegion'], message: 'must be one of tenants.regions' });
+    }
+    if (c.env === 'production') {
+      if (!c.databaseUrl) ctx.addIssue({ code: 'custom', path: ['databaseUrl'], message: 'HAVRE_DATABASE_URL is required in production' });
+      if (!c.masterKey) ctx.addIssue({ code: 'custom', path: ['masterKey'], message: 'HAVRE_MASTER_KEY is required in production' });
+    }
+    if (c.masterKey !== undefined) {
+      const bytes = Buffer.from(c.masterKey, 'base64');
+      if (bytes.length !== 32) ctx.addIssue({ code: 'custom', path: ['masterKey'], message: 'must be 32 bytes, base64-encoded' });
+      else if (new Set(bytes).size < 8) ctx.addIssue({ code: 'custom', path: ['masterKey'], message: 'looks like a placeholder; generate one with `openssl rand -base64 32`' });
+    }
+  });
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** A configuration error: printed as is, and the process stops before doing anything. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function fromEnv(env: Env): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const set = (keys: string[], value: unknown) => {
+    if (value === undefined || value === '') return;
+    let node = out;
+    for (const k of keys.slice(0, -1)) node = (node[k] ??= {}) as Record<string, unknown>;
+    node[keys[keys.length - 1]!] = value;
+  };
+  set(['env'], env.HAVRE_ENV);
+  set(['http', 'host'], env.HAVRE_HOST);
+  set(['http', 'port'], env.HAVRE_PORT ?? env.PORT);
+  set(['http', 'publicUrl'], env.HAVRE_PUBLIC_URL);
+  set(['databaseUrl'], env.HAVRE_DATABASE_URL);
+  set(['masterKey'], env.HAVRE_MASTER_KEY);
+  set(['mail', 'smtpUrl'], env.HAVRE_SMTP_URL);
+  set(['mail', 'from'], env.HAVRE_MAIL_FROM);
+  set(['log', 'level'], env.HAVRE_LOG_LEVEL);
+  return out;
+}
+
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b)
+        ? merge(b as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Parses the configuration from `$HAVRE_HOME/havre.json` (if present), then the environment, then
+ * `overrides` (tests and the CLI use these). Throws a ConfigError listing every problem at once.
+ */
+export function loadConfig(env: Env, overrides: ConfigInput | Record<string, unknown> = {}): Config {
+  const home = path.resolve((overrides as { home?: string }).home ?? env.HAVRE_HOME ?? '.havre');
+  const file = path.join(home, 'havre.json');
+  let fileValues: Record<string, unknown> = {};
+  if (existsSync(file)) {
+    try {
+      fileValues = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`${file} is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const raw = merge(merge(merge({ home }, fileValues), fromEnv(env)), overrides as Record<string, unknown>);
+  raw.home = home;
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  - ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError(`Invalid Havre configuration:\n${lines.join('\n')}`);
+  }
+  return deepFreeze(parsed.data);
+}

@@ -1,0 +1,10 @@
+/**
+ * Kysely table types of the control-plane database. Each module declares its own tables in a
+ * `<module>-tables.ts` file; this file only assembles them, so modules do not edit one shared list.
+ */
+import type { AccountsTables } from '../modules/accounts/accounts-tables.ts';
+import type { AuditTables } from '../modules/audit/audit-tables.ts';
+import type { FleetTables } from '../modules/fleet/fleet-tables.ts';
+import type { MailTables } from '../modules/mail/mail-tables.ts';
+
+export interface DB extends AccountsTables, AuditTables, MailTables, FleetTables {}

@@ -1,0 +1,84 @@
+/**
+ * Assembles the Fastify server: zod validation and serialisation, OpenAPI + Swagger UI, cookies,
+ * authentication, the error mapping, metrics, health endpoints and the landing page. Modules add
+ * their routes as plugins; this file knows nothing of any domain.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import fastifyCookie from '@fastify/cookie';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config/config.ts';
+import type { Db } from '../db/db.ts';
+import type { Clock } from '../lib/clock.ts';
+import { installAuth } from './auth.ts';
+import { installErrorHandler } from './error-handler.ts';
+import { registerHealthRoutes } from './health-routes.ts';
+import { registerLandingPage } from './landing.ts';
+import { instrumentHttp, type Metrics } from './metrics.ts';
+
+/**
+ * A route module registers its routes on an encapsulated Fastify instance; it calls
+ * `app.withTypeProvider<ZodTypeProvider>()` to get request types from its zod schemas.
+ */
+export type RoutePlugin = (app: FastifyInstance) => void | Promise<void>;
+export type { ZodTypeProvider };
+
+export interface ServerDeps {
+  config: Config;
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  readiness: () => Promise<Record<string, boolean>>;
+}
+
+export async function buildServer(deps: ServerDeps, routes: RoutePlugin[]): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.config.http.bodyLimitBytes,
+    trustProxy: deps.config.http.trustProxy,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w-]{8,64}$/.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { removeAdditional: false } },
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandler(app);
+  await app.register(fastifyCookie);
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('x-frame-options', 'DENY');
+    if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Havre API', version: '1', description: 'Accounts, tenants and operations of a Havre platform. Errors are application/problem+json with a stable `code`.' },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'API token (hvr_…) from POST /api/v1/tokens' },
+          session: { type: 'apiKey', in: 'cookie', name: 'havre_session', description: 'Session cookie from POST /api/v1/sessions; writes need X-CSRF-Token' },
+        },
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/api/docs' });
+  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  instrumentHttp(app, deps.metrics);
+  installAuth(app, { db: deps.db, clock: deps.clock });
+  registerHealthRoutes(app, deps);
+  registerLandingPage(app);
+  for (const register of routes) await app.register(async (scoped) => register(scoped));
+  return app;
+}

@@ -1,0 +1,151 @@
+/**
+ * The one mailer. Every e-mail is first written to `mail_outbox` in the caller's transaction
+ * (outbox pattern): a message exists if and only if the change that caused it committed, and a
+ * crash between commit and delivery loses nothing — the next delivery pass sends it.
+ *
+ * - No SMTP configured (embedded default): messages stay in the outbox with status `stored`; a
+ *   user reads them with `havre mail list|show`.
+ * - SMTP configured: messages are `pending` until a delivery pass sends them with nodemailer
+ *   (retried with back-off, at most `maxAttempts`), then `sent` or `failed`.
+ */
+import nodemailer from 'nodemailer';
+import { sql } from 'kysely';
+import type { Db, Executor } from '../../db/db.ts';
+import type { Clock } from '../../lib/clock.ts';
+import type { Locale } from '../accounts/accounts-tables.ts';
+
+/** A message rendered by its module (each module owns its templates, in both languages). */
+export interface MailMessage {
+  to: string;
+  userId?: string | null;
+  template: string;
+  locale: Locale;
+  subject: string;
+  text: string;
+}
+
+export interface OutboxEntry {
+  id: string;
+  to: string;
+  template: string;
+  locale: Locale;
+  subject: string;
+  status: string;
+  createdAt: Date;
+  sentAt: Date | null;
+}
+
+export interface Mailer {
+  /** Queues `message`; pass the caller's transaction so it commits with the change it reports. */
+  send(message: MailMessage, trx?: Executor): Promise<{ id: string }>;
+  /** Sends pending messages over SMTP (no-op without SMTP). Returns how many were sent. */
+  deliverPending(limit?: number): Promise<number>;
+  list(options?: { to?: string; limit?: number }): Promise<OutboxEntry[]>;
+  show(id: string): Promise<(OutboxEntry & { text: string }) | null>;
+  /** Starts a background delivery loop; returns a function that stops it. */
+  startDelivery(intervalMs?: number): () => Promise<void>;
+}
+
+const MAX_ATTEMPTS = 5;
+
+export function createMailer(deps: { db: Db; clock: Clock; from: string; smtpUrl?: string | undefined; onError?: (err: unknown) => void }): Mailer {
+  const transport = deps.smtpUrl ? nodemailer.createTransport(deps.smtpUrl) : null;
+
+  const present = (r: { id: string; to_address: string; template: string; locale: Locale; subject: string; status: string; created_at: Date; sent_at: Date | null }): OutboxEntry => ({
+    id: r.id,
+    to: r.to_address,
+    template: r.template,
+    locale: r.locale,
+    subject: r.subject,
+    status: r.status,
+    createdAt: r.created_at,
+    sentAt: r.sent_at,
+  });
+
+  const deliverPending = async (limit = 20): Promise<number> => {
+    if (!transport) return 0;
+    let sent = 0;
+    for (let i = 0; i < limit; i++) {
+      // One message per transaction, locked so that several workers never send the same one.
+      const done = await deps.db.transaction().execute(async (trx) => {
+        const msg = await trx
+          .selectFrom('mail_outbox')
+          .selectAll()
+          .where('status', '=', 'pending')
+          .orderBy('created_at')
+          .limit(1)
+          .forUpdate()
+          .skipLocked()
+          .executeTakeFirst();
+        if (!msg) return null;
+        try {
+          await transport.sendMail({ from: deps.from, to: msg.to_address, subject: msg.subject, text: msg.body_text });
+          await trx.updateTable('mail_outbox').set({ status: 'sent', sent_at: deps.clock.now(), attempts: sql`attempts + 1` }).where('id', '=', msg.id).execute();
+          return true;
+        } catch (err) {
+          const attempts = msg.attempts + 1;
+          await trx
+            .updateTable('mail_outbox')
+            .set({ attempts, status: attempts >= MAX_ATTEMPTS ? 'failed' : 'pending', last_error: String((err as Error).message).slice(0, 500) })
+            .where('id', '=', msg.id)
+            .execute();
+          deps.onError?.(err);
+          return false;
+        }
+      });
+      if (done === null || done === false) break;
+      sent++;
+    }
+    return sent;
+  };
+
+  return {
+    async send(message, trx) {
+      const row = await (trx ?? deps.db)
+        .insertInto('mail_outbox')
+        .values({
+          to_address: message.to.toLowerCase(),
+          user_id: message.userId ?? null,
+          template: message.template,
+          locale: message.locale,
+          subject: message.subject,
+          body_text: message.text,
+          transport: transport ? 'smtp' : 'outbox',
+          status: transport ? 'pending' : 'stored',
+          last_error: null,
+          created_at: deps.clock.now(),
+          sent_at: null,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      return { id: row.id };
+    },
+
+    deliverPending,
+
+    async list(options = {}) {
+      let q = deps.db.selectFrom('mail_outbox').selectAll().orderBy('created_at', 'desc').limit(options.limit ?? 50);
+      if (options.to) q = q.where('to_address', '=', options.to.toLowerCase());
+      return (await q.execute()).map(present);
+    },
+
+    async show(id) {
+      if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
+      const r = await deps.db.selectFrom('mail_outbox').selectAll().where('id', '=', id).executeTakeFirst();
+      return r ? { ...present(r), text: r.body_text } : null;
+    },
+
+    startDelivery(intervalMs = 2000) {
+      if (!transport) return async () => {};
+      let running: Promise<unknown> = Promise.resolve();
+      const timer = setInterval(() => {
+        running = running.then(() => deliverPending().catch((err: unknown) => deps.onError?.(err)));
+      }, intervalMs);
+      return async () => {
+        clearInterval(timer);
+        await running;
+        transport.close();
+      };
+    },
+  };
+}
