@@ -14,6 +14,9 @@ import { createMetrics, type Metrics } from './http/metrics.ts';
 import { createAuditService, type AuditService } from './modules/audit/audit-service.ts';
 import { createMailer, type Mailer } from './modules/mail/mail-service.ts';
 import type { FastifyInstance } from 'fastify';
+import { createAccountsModule, type AccountsModule } from './modules/accounts/index.ts';
+import { createFleetModule, type FleetModule } from './modules/fleet/index.ts';
+import { createTenantsModule, type TenantsModule } from './modules/tenants/index.ts';
 
 /** What every module may depend on. Modules take the parts they need, not the whole core. */
 export interface Core {
@@ -27,8 +30,33 @@ export interface Core {
   mailer: Mailer;
 }
 
+/**
+ * The contract of a domain module: its HTTP routes, and optionally background work that a node
+ * runs (`start` returns its stopper) and readiness checks.
+ */
+export interface HavreModule {
+  routes: RoutePlugin;
+  start?(): () => Promise<void>;
+  readiness?(): Promise<Record<string, boolean>>;
+}
+
+export interface Modules {
+  accounts: AccountsModule;
+  fleet: FleetModule;
+  tenants: TenantsModule;
+}
+
+/** Builds every domain module, each from the parts of the core (and other modules) it needs. */
+export function createModules(core: Core): Modules {
+  const accounts = createAccountsModule(core);
+  const fleet = createFleetModule(core);
+  const tenants = createTenantsModule(core, { fleet });
+  return { accounts, fleet, tenants };
+}
+
 export interface App {
   core: Core;
+  modules: Modules;
   http: FastifyInstance;
   /** Starts background work of this node (mail delivery, warm-pool refill…). */
   startBackground(): void;
@@ -65,7 +93,9 @@ export function createCore(config: Config, options: { db?: Db; clock?: Clock; lo
 }
 
 export async function createApp(core: Core): Promise<App> {
-  const routes: RoutePlugin[] = [];
+  const modules = createModules(core);
+  const list: HavreModule[] = [modules.accounts, modules.fleet, modules.tenants];
+  const routes: RoutePlugin[] = list.map((m) => m.routes);
   const stoppers: (() => Promise<void>)[] = [];
 
   const http = await buildServer(
@@ -77,7 +107,9 @@ export async function createApp(core: Core): Promise<App> {
       metrics: core.metrics,
       readiness: async () => {
         const database = await sql`SELECT 1`.execute(core.db).then(() => true, () => false);
-        return { database };
+        const checks: Record<string, boolean> = { database };
+        if (database) for (const m of list) Object.assign(checks, await m.readiness?.().catch(() => ({ [m.constructor.name]: false })));
+        return checks;
       },
     },
     routes,
@@ -85,9 +117,11 @@ export async function createApp(core: Core): Promise<App> {
 
   return {
     core,
+    modules,
     http,
     startBackground() {
       stoppers.push(core.mailer.startDelivery());
+      for (const m of list) if (m.start) stoppers.push(m.start());
     },
     async close() {
       await http.close();

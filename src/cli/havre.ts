@@ -1,0 +1,25 @@
+/**
+ * `havre`: the command line. Each command group lives in its own file and registers itself here.
+ */
+import { Command } from 'commander';
+import { makeRunner } from './context.ts';
+import { registerStartCommand } from './start-command.ts';
+import { registerMaintenanceCommands } from './maintenance-commands.ts';
+import { registerOperatorCommands } from '../modules/accounts/accounts-cli.ts';
+import { registerServerCommands } from '../modules/fleet/fleet-cli.ts';
+import { registerTenantCommands } from '../modules/tenants/tenants-cli.ts';
+
+const program = new Command()
+  .name('havre')
+  .description('Havre: host a business application per customer, with every promise kept by code.')
+  .option('--json', 'print results as JSON')
+  .showHelpAfterError();
+
+const run = makeRunner(program);
+registerStartCommand(program);
+registerMaintenanceCommands(program, run);
+registerOperatorCommands(program, run);
+registerServerCommands(program, run);
+registerTenantCommands(program, run);
+
+await program.parseAsync(process.argv);
