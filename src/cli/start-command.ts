@@ -1,0 +1,72 @@
+/**
+ * `havre start` (and `npm start`): starts Havre with its embedded defaults when no external
+ * database is configured — embedded PostgreSQL for the control plane and one per region, local
+ * storage under $HAVRE_HOME, the mail outbox — applies migrations, registers the embedded region
+ * servers, creates the first operator administrator (printing its password once), and serves the
+ * API. Ctrl-C (SIGINT) or SIGTERM stops everything cleanly, PostgreSQL included.
+ */
+import type { Command } from 'commander';
+import { createApp, createCore } from '../app.ts';
+import { migrateToLatest } from '../db/db.ts';
+import { describeError, loadCliConfig } from './context.ts';
+
+export function registerStartCommand(program: Command): void {
+  program
+    .command('start')
+    .description('start Havre (embedded PostgreSQL and local outbox unless configured otherwise)')
+    .action(async () => {
+      let stopEmbedded: (() => Promise<void>) | null = null;
+      try {
+        const { config, embedded } = await loadCliConfig();
+        if (embedded && !embedded.owned) throw new Error('Havre is already running with this HAVRE_HOME (its PostgreSQL answers); stop it first');
+        stopEmbedded = embedded ? () => embedded.stop() : null;
+        const core = createCore(config);
+        const applied = await migrateToLatest(core.db);
+        if (applied.length) core.logger.info({ applied }, 'migrations applied');
+        const app = await createApp(core);
+        if (embedded) await app.modules.fleet.servers.ensureEmbedded(embedded.regionServers);
+        const first = await app.modules.accounts.service.ensureFirstOperator();
+        await app.http.listen({ port: config.http.port, host: config.http.host });
+        app.startBackground();
+        const url = `http://${config.http.host === '0.0.0.0' ? 'localhost' : config.http.host}:${config.http.port}`;
+        const lines = [
+          '',
+          `Havre is running on ${url}`,
+          `  API documentation  ${url}/api/docs`,
+          `  OpenAPI document   ${url}/api/openapi.json`,
+          `  state              ${config.home}${embedded ? ' (embedded PostgreSQL, local mail outbox)' : ''}`,
+        ];
+        if (first) {
+          lines.push(
+            '',
+            'First start: an operator administrator was created. This password is shown only once:',
+            `  e-mail    ${first.email}`,
+            `  password  ${first.password}`,
+            'Sign in with it, then enrol two-factor authentication (mandatory for staff).',
+          );
+        }
+        lines.push('', 'Press Ctrl-C to stop.', '');
+        process.stdout.write(lines.join('\n'));
+
+        let stopping = false;
+        const stop = async (signal: string) => {
+          if (stopping) {
+            process.stderr.write('havre: forced exit\n');
+            process.exit(1);
+          }
+          stopping = true;
+          process.stdout.write(`\nhavre: ${signal} received, stopping…\n`);
+          await app.close().catch((err: unknown) => process.stderr.write(`havre: ${describeError(err)}\n`));
+          await stopEmbedded?.();
+          process.stdout.write('havre: stopped\n');
+          process.exit(0);
+        };
+        process.on('SIGINT', () => void stop('SIGINT'));
+        process.on('SIGTERM', () => void stop('SIGTERM'));
+      } catch (err) {
+        process.stderr.write(`havre: ${describeError(err)}\n`);
+        await stopEmbedded?.();
+        process.exit(1);
+      }
+    });
+}
