@@ -94,7 +94,8 @@ export function createCore(config: Config, options: { db?: Db; clock?: Clock; lo
 
 export async function createApp(core: Core): Promise<App> {
   const modules = createModules(core);
-  const list: HavreModule[] = [modules.accounts, modules.fleet, modules.tenants];
+  const named: [string, HavreModule][] = Object.entries(modules);
+  const list = named.map(([, m]) => m);
   const routes: RoutePlugin[] = list.map((m) => m.routes);
   const stoppers: (() => Promise<void>)[] = [];
 
@@ -108,7 +109,7 @@ export async function createApp(core: Core): Promise<App> {
       readiness: async () => {
         const database = await sql`SELECT 1`.execute(core.db).then(() => true, () => false);
         const checks: Record<string, boolean> = { database };
-        if (database) for (const m of list) Object.assign(checks, await m.readiness?.().catch(() => ({ [m.constructor.name]: false })));
+        if (database) for (const [name, m] of named) Object.assign(checks, await m.readiness?.().catch(() => ({ [name]: false })));
         return checks;
       },
     },
