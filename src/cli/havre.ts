@@ -8,6 +8,7 @@ import { registerMaintenanceCommands } from './maintenance-commands.ts';
 import { registerOperatorCommands } from '../modules/accounts/accounts-cli.ts';
 import { registerServerCommands } from '../modules/fleet/fleet-cli.ts';
 import { registerTenantCommands } from '../modules/tenants/tenants-cli.ts';
+import { registerPromisesCommand } from '../modules/promises/promises-cli.ts';
 
 const program = new Command()
   .name('havre')
@@ -21,5 +22,6 @@ registerMaintenanceCommands(program, run);
 registerOperatorCommands(program, run);
 registerServerCommands(program, run);
 registerTenantCommands(program, run);
+registerPromisesCommand(program);
 
 await program.parseAsync(process.argv);

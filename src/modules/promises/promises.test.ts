@@ -1,0 +1,28 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { PROMISES } from './catalog.ts';
+import { findPromiseTests, promiseIds } from './promise-tests.ts';
+
+const root = path.resolve(import.meta.dirname, '../../..');
+
+/** The promises of the issues landed so far: each must have at least one [ID] test. */
+const DELIVERED = ['ACC-1', 'ACC-2', 'ACC-3', 'TEN-1', 'TEN-2', 'TEN-3', 'SEC-1', 'SEC-3', 'SEC-4', 'OPS-2'];
+
+describe('promises', () => {
+  it('the catalog has 68 distinct promise IDs', () => {
+    expect(promiseIds().size).toBe(PROMISES.length);
+    expect(PROMISES.length).toBe(68);
+  });
+
+  it('every [ID] used in a test name is a promise of the catalog', async () => {
+    const found = await findPromiseTests(root);
+    const unknown = [...found.keys()].filter((id) => !promiseIds().has(id));
+    expect(unknown).toEqual([]);
+  });
+
+  it('every delivered promise is proven by at least one [ID] test', async () => {
+    const found = await findPromiseTests(root);
+    const missing = DELIVERED.filter((id) => (found.get(id) ?? []).length === 0);
+    expect(missing).toEqual([]);
+  });
+});
