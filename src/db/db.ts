@@ -21,12 +21,28 @@ export type Executor = Kysely<DB> | Transaction<DB>;
 // Return bigint/numeric as strings (exact), but int8 counts that fit are parsed by callers.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
 
+const hosts = new WeakMap<object, string>();
+
+/** host:port/database of a Db, for error messages (never the credentials). */
+function redactUrl(db: Db): string {
+  return hosts.get(db) ?? 'unknown host';
+}
+
 export function createDb(connectionString: string, max = 10): Db {
   const pool = new pg.Pool({ connectionString, max, application_name: 'havre' });
+  let where = 'unknown host';
+  try {
+    const u = new URL(connectionString);
+    where = `${u.hostname}:${u.port || 5432}${u.pathname}`;
+  } catch {
+    // not a URL (key=value form): leave it unnamed rather than risk printing a password
+  }
   pool.on('error', () => {
     // An idle client lost its connection (server restart): the pool drops it and reconnects.
   });
-  return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  hosts.set(db, where);
+  return db;
 }
 
 const migrationsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
@@ -52,8 +68,11 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
   const migrator = new Migrator({ db, provider: new SqlFileMigrationProvider() });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
+  if (error && !failed) {
+    throw new Error(`cannot reach the control-plane database (${redactUrl(db)}): ${(error as Error).message}`, { cause: error });
+  }
   if (error) {
-    throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${(error as Error).message}`, { cause: error });
+    throw new Error(`migration ${failed!.migrationName} failed: ${(error as Error).message}`, { cause: error });
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
