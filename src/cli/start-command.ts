@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { createApp, createCore } from '../app.ts';
 import { migrateToLatest } from '../db/db.ts';
 import { describeError, loadCliConfig } from './context.ts';
+import { checkPgTools } from '../embedded/pg-tools.ts';
 
 let serving = false;
 
@@ -28,6 +29,8 @@ export function registerStartCommand(program: Command): void {
         if (embedded && !embedded.owned) throw new Error('Havre is already running with this HAVRE_HOME (its PostgreSQL answers); stop it first');
         stopEmbedded = embedded ? () => embedded.stop() : null;
         const core = createCore(config);
+        const tools = await checkPgTools(15);
+        if (!tools.ok) core.logger.warn(tools.message);
         const applied = await migrateToLatest(core.db);
         if (applied.length) core.logger.info({ applied }, 'migrations applied');
         const app = await createApp(core);

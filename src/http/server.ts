@@ -57,6 +57,10 @@ export async function buildServer(deps: ServerDeps, routes: RoutePlugin[]): Prom
     reply.header('referrer-policy', 'no-referrer');
     reply.header('x-frame-options', 'DENY');
     if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
+    // API answers are data, never documents: nothing may load or frame them. Pages set their own.
+    if (!reply.hasHeader('content-security-policy') && !request.url.startsWith('/api/docs')) {
+      reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+    }
   });
 
   await app.register(fastifySwagger, {
