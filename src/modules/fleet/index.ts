@@ -1,37 +1,32 @@
 /**
  * Composition root of the fleet module: database servers per region, tenant databases (with a
  * warm pool), and connections to tenant databases through each tenant's own role.
- * (Being built: the interface below is the contract other modules code against.)
+ *
+ *   servers.ts          registration (probe, harden, sealed URL), listing, embedded servers
+ *   provisioner.ts      create/drop a tenant database, crash-safe; sweeper of leftovers
+ *   warm-pool.ts        placement (least loaded), acquire, background refill
+ *   connections.ts      per-tenant pg pools with idle eviction and one global cap
+ *   admin-connections.ts, server-checks.ts, sql-names.ts, fleet-repo.ts, fleet-routes.ts, fleet-metrics.ts
  */
 import type pg from 'pg';
 import type { Core, HavreModule } from '../../app.ts';
 import type { Trx } from '../../db/db.ts';
+import { notFound } from '../../lib/errors.ts';
+import { createAdminConnections } from './admin-connections.ts';
+import { createTenantConnections, type ConnectionStats } from './connections.ts';
+import * as repo from './fleet-repo.ts';
+import { registerFleetMetrics } from './fleet-metrics.ts';
+import { fleetRoutes } from './fleet-routes.ts';
+import { createProvisioner, tenantPasswordContext } from './provisioner.ts';
+import { createServerService, type AddedServerView, type AddServerInput, type ServerActor, type ServerView } from './servers.ts';
+import { createWarmPool, type RefillOptions, type TenantDatabaseView } from './warm-pool.ts';
 
-export interface ServerView {
-  id: string;
-  name: string;
-  region: string;
-  /** host:port only, never credentials. */
-  address: string;
-  status: 'active' | 'draining';
-  maxTenants: number;
-  assignedDatabases: number;
-  pooledDatabases: number;
-}
-
-export interface TenantDatabaseView {
-  id: string;
-  serverId: string;
-  serverName: string;
-  region: string;
-  databaseName: string;
-  roleName: string;
-}
+export type { AddedServerView, ServerView, TenantDatabaseView };
 
 export interface FleetModule extends HavreModule {
   servers: {
     /** Registers an existing PostgreSQL server (never started by Havre) and hardens it. */
-    add(input: { name?: string; region: string; adminUrl: string; maxTenants?: number }): Promise<ServerView>;
+    add(input: AddServerInput, actor?: ServerActor): Promise<AddedServerView>;
     list(): Promise<ServerView[]>;
     /** Idempotent registration of the embedded servers started by `havre start`. */
     ensureEmbedded(list: { name: string; region: string; adminUrl: string }[]): Promise<void>;
@@ -45,30 +40,88 @@ export interface FleetModule extends HavreModule {
      */
     acquire(region: string, trx: Trx): Promise<TenantDatabaseView>;
     get(id: string): Promise<TenantDatabaseView | null>;
+    /** Drops an assigned (or pooled) database and its role: dropping → dropped. False when it was in neither state. */
+    drop(id: string): Promise<boolean>;
   };
   connections: {
     /** Runs `fn` with a connection to the tenant database, as the tenant's own role. */
     withTenant<T>(tenantDatabaseId: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
     /** Open connections now, overall and per tenant database. */
-    stats(): { total: number; pools: number };
+    stats(): ConnectionStats;
+    /** Closes the pool of one tenant database. */
+    close(tenantDatabaseId: string): Promise<void>;
+    /** Closes every tenant pool and every admin connection of this node. */
     closeAll(): Promise<void>;
   };
   pool: {
     /** Tops up the warm pool of every server (or one); returns how many databases were created. */
-    refill(serverId?: string): Promise<number>;
+    refill(serverId?: string, options?: RefillOptions): Promise<number>;
+    /** Cleans crash leftovers (old `creating` rows, interrupted drops); returns how many. */
+    sweep(serverId?: string): Promise<number>;
   };
 }
 
-export function createFleetModule(_core: Core): FleetModule {
-  // Temporary: a module that builds (so createApp works) while the real one is written.
-  const pending = (): never => {
-    throw new Error('fleet module: under construction');
+export function createFleetModule(core: Core): FleetModule {
+  const { db, clock, secrets, config, logger } = core;
+  const admin = createAdminConnections({ secrets });
+  const servers = createServerService({ db, clock, secrets, config, audit: core.audit, admin });
+  const provisioner = createProvisioner({ db, clock, secrets, admin, roleConnectionLimit: config.tenants.roleConnectionLimit });
+  const warmPool = createWarmPool({ db, clock, config, logger, provisioner });
+  const tenants = createTenantConnections(config.tenants.connections, async (id) => {
+    const row = await repo.findTenantDatabaseWithServer(db, id);
+    if (!row || (row.state !== 'assigned' && row.state !== 'pooled')) throw notFound('tenant_database_not_found', 'No such tenant database.');
+    const password = secrets.open(row.role_password_sealed, tenantPasswordContext(row.id));
+    return { client: admin.tenantTarget({ id: row.server_id, admin_url_sealed: row.admin_url_sealed }, { databaseName: row.database_name, roleName: row.role_name, password }) };
+  });
+  registerFleetMetrics(core.metrics.registry, { db, stats: () => tenants.stats() });
+
+  const closeAll = async () => {
+    await tenants.closeAll();
+    await admin.closeAll();
   };
+
   return {
-    routes: () => {},
-    servers: { add: async () => pending(), list: async () => [], ensureEmbedded: async () => {} },
-    databases: { acquire: async () => pending(), get: async () => null },
-    connections: { withTenant: async () => pending(), stats: () => ({ total: 0, pools: 0 }), closeAll: async () => {} },
-    pool: { refill: async () => 0 },
+    routes: fleetRoutes(servers),
+    start() {
+      const stopPool = warmPool.start();
+      return async () => {
+        await stopPool();
+        await closeAll();
+      };
+    },
+    /** `fleet: true` when at least one registered server answers (or none is registered yet). */
+    async readiness() {
+      const list = await repo.listServersWithLoad(db, { activeOnly: true });
+      if (list.length === 0) return { fleet: true };
+      const answers = list.map((s) => admin.pool(s).query('SELECT 1').then(() => true));
+      const fleet = await Promise.any(answers).catch(() => false);
+      return { fleet };
+    },
+    servers,
+    databases: {
+      acquire: (region, trx) => warmPool.acquire(region, trx),
+      async get(id) {
+        const row = await repo.findTenantDatabaseWithServer(db, id);
+        if (!row) return null;
+        return { id: row.id, serverId: row.server_id, serverName: row.server_name, region: row.region, databaseName: row.database_name, roleName: row.role_name };
+      },
+      async drop(id) {
+        const row = await repo.findTenantDatabase(db, id);
+        if (!row) return false;
+        const server = await repo.findServer(db, row.server_id);
+        await tenants.close(id);
+        return provisioner.drop(server!, id);
+      },
+    },
+    connections: {
+      withTenant: (id, fn) => tenants.withTenant(id, fn),
+      stats: () => tenants.stats(),
+      close: (id) => tenants.close(id),
+      closeAll,
+    },
+    pool: {
+      refill: (serverId, options) => warmPool.refill(serverId, options),
+      sweep: (serverId) => warmPool.sweep(serverId),
+    },
   };
 }
