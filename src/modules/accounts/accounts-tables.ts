@@ -1,5 +1,5 @@
 /** Control-plane tables of the accounts module (see migrations/20261123100000_accounts.sql). */
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 export type MemberRole = 'owner' | 'administrator' | 'collaborator';
 export type StaffRole = 'admin' | 'support' | 'billing';
@@ -28,6 +28,8 @@ export interface UsersTable {
   staff_role: StaffRole | null;
   totp_secret_sealed: string | null;
   totp_enabled_at: Date | null;
+  /** Time step of the last accepted TOTP code (replay protection); int8 comes back as a string. */
+  totp_last_counter: ColumnType<string | null, number | null | undefined, number | null>;
   created_at: Date;
   updated_at: Date;
 }

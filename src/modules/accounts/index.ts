@@ -1,8 +1,72 @@
-/** Composition root of the accounts module (being built: see docs/ARCHITECTURE.md). */
+/**
+ * Composition root of the accounts module: repositories, services (identity, sign-in, customers,
+ * invitations, staff) and routes, built from the parts of the core they need.
+ */
 import type { Core, HavreModule } from '../../app.ts';
+import type { RoutePlugin } from '../../http/server.ts';
+import type { AccountsDeps } from './accounts-deps.ts';
+import { createAccountsRepo } from './accounts-repo.ts';
+import { accountsRoutes } from './accounts-routes.ts';
+import { createIdentityService } from './accounts-service.ts';
+import { createCustomersRepo } from './customers-repo.ts';
+import { customersRoutes } from './customers-routes.ts';
+import { createCustomersService } from './customers-service.ts';
+import { createInvitationsService } from './invitations-service.ts';
+import { createSignInService } from './sign-in-service.ts';
+import { createStaffService, type OperatorInput } from './staff-service.ts';
+import type { UserView } from './accounts-presenters.ts';
 
-export type AccountsModule = HavreModule;
+export interface AccountsServices {
+  identity: ReturnType<typeof createIdentityService>;
+  signIn: ReturnType<typeof createSignInService>;
+  customers: ReturnType<typeof createCustomersService>;
+  invitations: ReturnType<typeof createInvitationsService>;
+  staff: ReturnType<typeof createStaffService>;
+}
 
-export function createAccountsModule(_core: Core): AccountsModule {
-  return { routes: () => {} };
+/** What other parts of Havre (the CLI, `havre start`) may call on the accounts module. */
+export interface AccountsService {
+  /** Creates an operator staff account with a random password (returned once). */
+  createOperator(input: OperatorInput): Promise<{ user: UserView; password: string }>;
+  /** Creates `admin@havre.localhost` with a random password when no staff exists; else null. */
+  ensureFirstOperator(): Promise<{ email: string; password: string } | null>;
+  listStaff(): Promise<UserView[]>;
+}
+
+export interface AccountsModule extends HavreModule {
+  service: AccountsService;
+}
+
+export function createAccountsModule(core: Core): AccountsModule {
+  const deps: AccountsDeps = {
+    db: core.db,
+    clock: core.clock,
+    secrets: core.secrets,
+    audit: core.audit,
+    mailer: core.mailer,
+    users: createAccountsRepo(core.db),
+    customers: createCustomersRepo(core.db),
+    auth: core.config.auth,
+    baseUrl: core.config.http.publicUrl ?? 'http://localhost:8080',
+  };
+  const services: AccountsServices = {
+    identity: createIdentityService(deps),
+    signIn: createSignInService(deps),
+    customers: createCustomersService(deps),
+    invitations: createInvitationsService(deps),
+    staff: createStaffService(deps),
+  };
+  const settings = { secureCookies: core.config.env === 'production' || (core.config.http.publicUrl ?? '').startsWith('https:') };
+  const routes: RoutePlugin = async (app) => {
+    await accountsRoutes(services, settings)(app);
+    await customersRoutes(services, settings)(app);
+  };
+  return {
+    routes,
+    service: {
+      createOperator: (input) => services.staff.createOperator(input),
+      ensureFirstOperator: () => services.staff.ensureFirstOperator(),
+      listStaff: () => services.staff.listStaff(),
+    },
+  };
 }

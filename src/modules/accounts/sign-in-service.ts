@@ -1,0 +1,216 @@
+/**
+ * Sign-in (SEC-2): password, throttling and lock-out, TOTP second factor (mandatory for staff,
+ * optional for members), sign-out, and password reset.
+ *
+ * Throttling counts failed attempts in the database (every API node sees the same counts) per
+ * account e-mail and per IP over a sliding window; beyond the limit the answer is 429 before the
+ * password is even checked, so a locked account cannot be probed. Unknown e-mails and wrong
+ * passwords give the same answer, after the same Argon2 work.
+ */
+import { badRequest, conflict, forbidden, notFound, tooManyRequests, unauthorized } from '../../lib/errors.ts';
+import { sha256Hex } from '../../lib/crypto.ts';
+import type { Executor } from '../../db/db.ts';
+import { createSession, type NewSession, type Principal } from './authn.ts';
+import { addHours, auditActor, oneTimeToken, type AccountsDeps, type Actor, type RequestMeta } from './accounts-deps.ts';
+import { passwordChangedMail, passwordResetMail } from './accounts-mails.ts';
+import { presentUser, type UserView } from './accounts-presenters.ts';
+import type { UserRow } from './accounts-repo.ts';
+import { hashPassword, verifyDummy, verifyPassword } from './passwords.ts';
+import { acceptTotp, newTotpSecret, otpauthUri, totpSealContext } from './totp.ts';
+
+export type SecondFactorState = 'none' | 'required' | 'enrollment_required';
+
+/** Reset mails per account per hour; beyond, requests are silently dropped (no enumeration). */
+const MAX_RESET_MAILS_PER_HOUR = 5;
+
+/** What a session still needs: staff without TOTP must enrol; anyone with TOTP must enter a code. */
+export function secondFactorOf(user: UserRow): SecondFactorState {
+  if (user.totp_enabled_at) return 'required';
+  return user.staff_role ? 'enrollment_required' : 'none';
+}
+
+export function createSignInService(deps: AccountsDeps) {
+  const { db, clock, users, audit, mailer, secrets } = deps;
+  const limits = deps.auth.signIn;
+  const windowMs = limits.windowMinutes * 60_000;
+
+  /** 429 when the account or the IP has too many recent failures. */
+  const throttle = async (email: string, ip: string) => {
+    const now = clock.now();
+    const since = new Date(now.getTime() - windowMs);
+    const checks = [
+      ['email', email, limits.maxFailuresPerAccount],
+      ['ip', ip, limits.maxFailuresPerIp],
+    ] as const;
+    for (const [column, value, max] of checks) {
+      const failures = await users.countFailures(column, value, since);
+      if (failures.count >= max) {
+        const retryMs = (failures.oldest?.getTime() ?? now.getTime()) + windowMs - now.getTime();
+        throw tooManyRequests('too_many_attempts', 'Too many failed sign-in attempts. Try again later.', Math.max(1, Math.ceil(retryMs / 1000)));
+      }
+    }
+  };
+
+  /** Records a failed attempt (counted for throttling) and audits it; never the password. */
+  const recordFailure = async (email: string, ip: string, userId: string | null, reason: 'password' | 'totp') => {
+    await db.transaction().execute(async (trx) => {
+      const now = clock.now();
+      await users.recordFailure(email, ip, now, trx);
+      // Failures older than a day count for nothing: keep the table small.
+      await users.purgeFailuresBefore(new Date(now.getTime() - Math.max(windowMs, 86_400_000)), trx);
+      await audit.record({ actorType: 'user', actorId: userId, action: 'auth.sign_in_failed', subjectType: 'user', subjectId: userId, ip, data: { email, reason } }, trx);
+    });
+  };
+
+  /** Checks a TOTP code and consumes its time step (a code works once). */
+  const checkTotp = async (user: UserRow, code: string, trx?: Executor): Promise<boolean> => {
+    if (!user.totp_secret_sealed || !user.totp_enabled_at) return false;
+    const secret = secrets.open(user.totp_secret_sealed, totpSealContext(user.id));
+    const last = user.totp_last_counter === null ? null : Number(user.totp_last_counter);
+    const counter = acceptTotp(secret, code, clock.now(), last);
+    return counter !== null && (await users.advanceTotpCounter(user.id, counter, trx));
+  };
+
+  const requirePendingOrUser = async (principal: Principal | null) => {
+    if (!principal) throw unauthorized();
+    const user = await users.findUserById(principal.userId);
+    if (!user) throw unauthorized();
+    return user;
+  };
+
+  return {
+    /** POST /sessions: opens a session, complete or waiting for the second factor. */
+    async signIn(input: { email: string; password: string; code?: string | undefined }, meta: RequestMeta): Promise<{ user: UserView; session: NewSession; secondFactor: SecondFactorState }> {
+      const email = input.email.toLowerCase();
+      await throttle(email, meta.ip);
+      const user = await users.findUserByEmail(email);
+      const passwordOk = user ? await verifyPassword(user.password_hash, input.password) : (await verifyDummy(input.password), false);
+      if (!user || !passwordOk) {
+        await recordFailure(email, meta.ip, user?.id ?? null, 'password');
+        throw unauthorized('invalid_credentials', 'Wrong e-mail or password.');
+      }
+      let secondFactor = secondFactorOf(user);
+      if (secondFactor === 'required' && input.code !== undefined) {
+        if (!(await checkTotp(user, input.code))) {
+          await recordFailure(email, meta.ip, user.id, 'totp');
+          throw unauthorized('invalid_credentials', 'Wrong e-mail, password or code.');
+        }
+        secondFactor = 'none';
+      }
+      return db.transaction().execute(async (trx) => {
+        await users.clearAccountFailures(email, trx);
+        const session = await createSession(trx, clock, { userId: user.id, ttlHours: deps.auth.sessionTtlHours, secondFactorPending: secondFactor !== 'none', ip: meta.ip, userAgent: meta.userAgent });
+        await audit.record(
+          { actorType: user.staff_role ? 'staff' : 'user', actorId: user.id, action: 'auth.sign_in', subjectType: 'user', subjectId: user.id, ip: meta.ip, data: { secondFactor: secondFactor === 'none' ? (input.code ? 'totp' : 'none') : `pending:${secondFactor}` } },
+          trx,
+        );
+        return { user: presentUser(user), session, secondFactor };
+      });
+    },
+
+    /** What the current session still needs (pending sessions are allowed here). */
+    async currentSession(principal: Principal | null): Promise<{ user: UserView; secondFactor: SecondFactorState }> {
+      const user = await requirePendingOrUser(principal);
+      return { user: presentUser(user), secondFactor: principal!.secondFactorPending ? secondFactorOf(user) : 'none' };
+    },
+
+    /** Completes a pending session with a TOTP code. */
+    async completeSecondFactor(principal: Principal | null, code: string, ip: string): Promise<UserView> {
+      const user = await requirePendingOrUser(principal);
+      if (!principal!.secondFactorPending || !principal!.sessionId) throw conflict('second_factor_not_pending', 'This session does not wait for a second factor.');
+      if (!user.totp_enabled_at) throw conflict('totp_enrollment_required', 'Set up two-factor authentication first (POST /api/v1/me/totp).');
+      await throttle(user.email, ip);
+      if (!(await checkTotp(user, code))) {
+        await recordFailure(user.email, ip, user.id, 'totp');
+        throw unauthorized('invalid_code', 'The code is not valid.');
+      }
+      await db.transaction().execute(async (trx) => {
+        await users.clearSecondFactorPending(principal!.sessionId!, trx);
+        await users.clearAccountFailures(user.email, trx);
+        await audit.record({ ...auditActor({ principal: principal!, ip }), action: 'auth.second_factor_passed', subjectType: 'user', subjectId: user.id }, trx);
+      });
+      return presentUser(user);
+    },
+
+    /** Starts (or restarts) TOTP enrolment: a new secret, stored sealed (SEC-3), not active yet. */
+    async startTotpEnrollment(principal: Principal | null): Promise<{ secret: string; otpauthUri: string }> {
+      const user = await requirePendingOrUser(principal);
+      if (user.totp_enabled_at) throw conflict('totp_already_enabled', 'Two-factor authentication is already on.');
+      const secret = newTotpSecret();
+      await users.updateUser(user.id, { totp_secret_sealed: secrets.seal(secret, totpSealContext(user.id)), totp_last_counter: null, updated_at: clock.now() });
+      return { secret, otpauthUri: otpauthUri(secret, user.email) };
+    },
+
+    /** Confirms enrolment with a first code: TOTP is on, and a pending session becomes complete. */
+    async confirmTotp(principal: Principal | null, code: string, ip: string): Promise<UserView> {
+      const user = await requirePendingOrUser(principal);
+      if (user.totp_enabled_at) throw conflict('totp_already_enabled', 'Two-factor authentication is already on.');
+      if (!user.totp_secret_sealed) throw conflict('totp_not_started', 'Start with POST /api/v1/me/totp.');
+      const secret = secrets.open(user.totp_secret_sealed, totpSealContext(user.id));
+      const counter = acceptTotp(secret, code, clock.now(), null);
+      if (counter === null) throw badRequest('invalid_code', 'The code is not valid.');
+      return db.transaction().execute(async (trx) => {
+        const now = clock.now();
+        const updated = await users.updateUser(user.id, { totp_enabled_at: now, totp_last_counter: counter, updated_at: now }, trx);
+        if (principal!.secondFactorPending && principal!.sessionId) await users.clearSecondFactorPending(principal!.sessionId, trx);
+        await audit.record({ ...auditActor({ principal: principal!, ip }), action: 'auth.totp_enabled', subjectType: 'user', subjectId: user.id }, trx);
+        return presentUser(updated);
+      });
+    },
+
+    /** Members may turn TOTP off with a current code; staff may not (SEC-2). */
+    async disableTotp(actor: Actor, code: string): Promise<UserView> {
+      const user = await requirePendingOrUser(actor.principal);
+      if (user.staff_role) throw forbidden('totp_mandatory', 'Two-factor authentication is mandatory for operator staff.');
+      if (!user.totp_enabled_at) throw conflict('totp_not_enabled', 'Two-factor authentication is not on.');
+      return db.transaction().execute(async (trx) => {
+        if (!(await checkTotp(user, code, trx))) throw badRequest('invalid_code', 'The code is not valid.');
+        const updated = await users.updateUser(user.id, { totp_secret_sealed: null, totp_enabled_at: null, totp_last_counter: null, updated_at: clock.now() }, trx);
+        await audit.record({ ...auditActor(actor), action: 'auth.totp_disabled', subjectType: 'user', subjectId: user.id }, trx);
+        return presentUser(updated);
+      });
+    },
+
+    async signOut(principal: Principal | null): Promise<void> {
+      if (principal?.sessionId) await users.revokeSession(principal.sessionId, clock.now());
+    },
+
+    /** Always succeeds from the caller's point of view: whether the e-mail exists is not revealed. */
+    async requestPasswordReset(emailInput: string, ip: string): Promise<void> {
+      const user = await users.findUserByEmail(emailInput.toLowerCase());
+      if (!user) return;
+      const now = clock.now();
+      if ((await users.countOneTimeTokensSince(user.id, 'reset_password', addHours(now, -1))) >= MAX_RESET_MAILS_PER_HOUR) return;
+      const { token, hash } = oneTimeToken();
+      await db.transaction().execute(async (trx) => {
+        await users.insertOneTimeToken({ token_hash: hash, purpose: 'reset_password', user_id: user.id, created_at: now, expires_at: new Date(now.getTime() + deps.auth.resetTtlMinutes * 60_000), used_at: null }, trx);
+        await mailer.send(passwordResetMail({ baseUrl: deps.baseUrl }, { email: user.email, userId: user.id, name: user.name, locale: user.locale }, token, deps.auth.resetTtlMinutes), trx);
+        await audit.record({ actorType: 'user', actorId: null, action: 'auth.password_reset_requested', subjectType: 'user', subjectId: user.id, ip }, trx);
+      });
+    },
+
+    /** Sets a new password with a mailed one-time token; every session of the user is closed. */
+    async completePasswordReset(token: string, password: string, ip: string): Promise<void> {
+      const hash = sha256Hex(token);
+      const invalid = () => badRequest('invalid_token', 'This reset link is invalid, expired or already used.');
+      if (!(await users.isLiveOneTimeToken(hash, 'reset_password', clock.now()))) throw invalid();
+      const passwordHash = await hashPassword(password);
+      await db.transaction().execute(async (trx) => {
+        const now = clock.now();
+        const userId = await users.consumeOneTimeToken(hash, 'reset_password', now, trx);
+        if (!userId) throw invalid();
+        const before = await users.findUserById(userId, trx);
+        if (!before) throw notFound('user_not_found');
+        // The reset link proves the mailbox, so the address counts as verified.
+        const user = await users.updateUser(userId, { password_hash: passwordHash, email_verified_at: before.email_verified_at ?? now, updated_at: now }, trx);
+        await users.expireOneTimeTokens(userId, 'reset_password', now, trx);
+        const closed = await users.revokeUserSessions(userId, now, null, trx);
+        await users.clearAccountFailures(user.email, trx);
+        await mailer.send(passwordChangedMail({ email: user.email, userId, name: user.name, locale: user.locale }), trx);
+        await audit.record({ actorType: user.staff_role ? 'staff' : 'user', actorId: userId, action: 'auth.password_reset', subjectType: 'user', subjectId: userId, ip, data: { sessionsClosed: closed } }, trx);
+      });
+    },
+  };
+}
+
+export type SignInService = ReturnType<typeof createSignInService>;
