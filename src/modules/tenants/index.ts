@@ -1,8 +1,36 @@
-/** Composition root of the tenants module (being built: see docs/ARCHITECTURE.md). */
+/**
+ * Composition root of the tenants module: the repository, the service (creation, lifecycle) and
+ * the routes, built from the parts of the core they need and the fleet (tenant databases).
+ *
+ *   tenant-states.ts        TEN-3: the one table of allowed transitions
+ *   tenants-repo.ts         SQL only (compare-and-set transition), optional transaction everywhere
+ *   tenants-service.ts      rules: who may create where, idempotent creation, recorded transitions
+ *   tenants-routes.ts       /api/v1/tenants… and /api/v1/admin/tenants…
+ *   tenants-presenters.ts   whitelisted views (API, CLI) and their schemas
+ *   tenants-cli.ts          `havre tenant list|show|create|suspend|resume`
+ */
 import type { Core, HavreModule } from '../../app.ts';
+import type { FleetModule } from '../fleet/index.ts';
+import { createTenantsRepo } from './tenants-repo.ts';
+import { tenantsRoutes } from './tenants-routes.ts';
+import { createTenantsService, type TenantsService } from './tenants-service.ts';
 
-export type TenantsModule = HavreModule;
+export type { TenantsService };
+export type { TenantActor, CreateTenantInput, TransitionOptions } from './tenants-service.ts';
+export type { TenantState } from './tenant-states.ts';
 
-export function createTenantsModule(_core: Core, _deps: { fleet: import('../fleet/index.ts').FleetModule }): TenantsModule {
-  return { routes: () => {} };
+export interface TenantsModule extends HavreModule {
+  service: TenantsService;
+}
+
+export function createTenantsModule(core: Core, deps: { fleet: Pick<FleetModule, 'databases'> }): TenantsModule {
+  const service = createTenantsService({
+    db: core.db,
+    repo: createTenantsRepo(core.db),
+    clock: core.clock,
+    audit: core.audit,
+    fleet: deps.fleet,
+    settings: core.config.tenants,
+  });
+  return { routes: tenantsRoutes(service), service };
 }
