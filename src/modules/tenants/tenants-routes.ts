@@ -37,7 +37,8 @@ const createHeaders = z.object({
 });
 
 const reasonBody = z.strictObject({ reason: z.string().trim().min(1).max(500) });
-const resumeBody = z.strictObject({ reason: z.string().trim().min(1).max(500).optional() }).optional();
+// Fastify gives a bodiless POST a null body: accept none at all.
+const resumeBody = z.strictObject({ reason: z.string().trim().min(1).max(500).optional() }).nullish();
 
 const adminListQuery = z.strictObject({
   customerId: z.string().max(200).optional(),
