@@ -44,7 +44,7 @@ interface Waiter {
 }
 
 /** Counting semaphore over physical connections. */
-function createGate(max: number, timeoutMs: number) {
+function createGate(max: number, timeoutMs: number, onWait: () => void) {
   let open = 0;
   const waiters: Waiter[] = [];
   return {
@@ -70,6 +70,7 @@ function createGate(max: number, timeoutMs: number) {
           }, timeoutMs),
         };
         waiters.push(waiter);
+        onWait();
       });
     },
     /** A connection is closed: its slot goes to the first waiter, or back to the gate. */
@@ -93,7 +94,8 @@ interface Entry {
 }
 
 export function createTenantConnections(limits: ConnectionLimits, resolveTarget: (tenantDatabaseId: string) => Promise<TenantTarget>) {
-  const gate = createGate(limits.globalMax, limits.acquireTimeoutMs ?? 10_000);
+  // At the cap, each new waiter makes an idle client of another pool close (see pump).
+  const gate = createGate(limits.globalMax, limits.acquireTimeoutMs ?? 10_000, () => setImmediate(pump));
   /** Insertion order = least recently used first (an entry is moved to the end on each use). */
   const entries = new Map<string, Entry>();
   const opening = new Map<string, Promise<Entry>>();
@@ -130,18 +132,19 @@ export function createTenantConnections(limits: ConnectionLimits, resolveTarget:
     }
   }
 
-  /** Closes one idle client of the least recently used pool that has one. */
+  /**
+   * Closes the longest-idle client of the least recently used pool that has one. pg-pool has no
+   * public "close one idle client": we read its idle list and raise an error on that client, which
+   * is pg-pool's own path for an idle client that failed (removed from the pool at once, then ended).
+   */
   function evictOneIdle(): boolean {
     for (const entry of entries.values()) {
       if (entry.pool.idleCount === 0) continue;
-      // Checking out an idle client and releasing it with an error makes pg-pool close it.
-      entry.pool.connect().then(
-        (client) => {
-          (client as unknown as GatedClient).evicted = true;
-          client.release(true);
-        },
-        () => {},
-      );
+      const idle = (entry.pool as unknown as { _idle?: { client: GatedClient }[] })._idle;
+      const client = idle?.[0]?.client;
+      if (!client) continue;
+      client.evicted = true;
+      client.emit('error', new Error('closed to stay under the global tenant connection cap'));
       return true;
     }
     return false;
@@ -206,7 +209,6 @@ export function createTenantConnections(limits: ConnectionLimits, resolveTarget:
       entry.active++;
       entry.lastUsed = Date.now();
       try {
-        if (gate.waiting > evicting) pump();
         const client = await entry.pool.connect();
         try {
           const result = await fn(client);

@@ -10,10 +10,11 @@
  */
 import type pg from 'pg';
 import type { Core, HavreModule } from '../../app.ts';
-import type { Trx } from '../../db/db.ts';
+import type { Db, Trx } from '../../db/db.ts';
+import type { SecretBox } from '../../lib/crypto.ts';
 import { notFound } from '../../lib/errors.ts';
-import { createAdminConnections } from './admin-connections.ts';
-import { createTenantConnections, type ConnectionStats } from './connections.ts';
+import { createAdminConnections, type AdminConnections } from './admin-connections.ts';
+import { createTenantConnections, type ConnectionStats, type TenantTarget } from './connections.ts';
 import * as repo from './fleet-repo.ts';
 import { registerFleetMetrics } from './fleet-metrics.ts';
 import { fleetRoutes } from './fleet-routes.ts';
@@ -61,18 +62,23 @@ export interface FleetModule extends HavreModule {
   };
 }
 
+/** How the module finds a tenant database's connection settings (tenant role, decrypted password). */
+export function tenantTargetResolver(deps: { db: Db; secrets: SecretBox; admin: AdminConnections }) {
+  return async (id: string): Promise<TenantTarget> => {
+    const row = await repo.findTenantDatabaseWithServer(deps.db, id);
+    if (!row || (row.state !== 'assigned' && row.state !== 'pooled')) throw notFound('tenant_database_not_found', 'No such tenant database.');
+    const password = deps.secrets.open(row.role_password_sealed, tenantPasswordContext(row.id));
+    return { client: deps.admin.tenantTarget({ id: row.server_id, admin_url_sealed: row.admin_url_sealed }, { databaseName: row.database_name, roleName: row.role_name, password }) };
+  };
+}
+
 export function createFleetModule(core: Core): FleetModule {
   const { db, clock, secrets, config, logger } = core;
   const admin = createAdminConnections({ secrets });
   const servers = createServerService({ db, clock, secrets, config, audit: core.audit, admin });
   const provisioner = createProvisioner({ db, clock, secrets, admin, roleConnectionLimit: config.tenants.roleConnectionLimit });
   const warmPool = createWarmPool({ db, clock, config, logger, provisioner });
-  const tenants = createTenantConnections(config.tenants.connections, async (id) => {
-    const row = await repo.findTenantDatabaseWithServer(db, id);
-    if (!row || (row.state !== 'assigned' && row.state !== 'pooled')) throw notFound('tenant_database_not_found', 'No such tenant database.');
-    const password = secrets.open(row.role_password_sealed, tenantPasswordContext(row.id));
-    return { client: admin.tenantTarget({ id: row.server_id, admin_url_sealed: row.admin_url_sealed }, { databaseName: row.database_name, roleName: row.role_name, password }) };
-  });
+  const tenants = createTenantConnections(config.tenants.connections, tenantTargetResolver({ db, secrets, admin }));
   registerFleetMetrics(core.metrics.registry, { db, stats: () => tenants.stats() });
 
   const closeAll = async () => {
