@@ -174,3 +174,10 @@ export function loadConfig(env: Env, overrides: ConfigInput | Record<string, unk
   }
   return deepFreeze(parsed.data);
 }
+
+/** The base URL of links in e-mails: `http.publicUrl`, else this node's own address. */
+export function publicBaseUrl(config: Config): string {
+  if (config.http.publicUrl) return config.http.publicUrl.replace(/\/+$/, '');
+  const host = ['0.0.0.0', '127.0.0.1', '::'].includes(config.http.host) ? 'localhost' : config.http.host;
+  return `http://${host}:${config.http.port}`;
+}

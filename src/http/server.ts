@@ -5,6 +5,7 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
+import fastifyFormbody from '@fastify/formbody';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -13,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/config.ts';
 import type { Db } from '../db/db.ts';
 import type { Clock } from '../lib/clock.ts';
+import { AppError } from '../lib/errors.ts';
 import { installAuth } from './auth.ts';
 import { installErrorHandler } from './error-handler.ts';
 import { registerHealthRoutes } from './health-routes.ts';
@@ -50,6 +52,15 @@ export async function buildServer(deps: ServerDeps, routes: RoutePlugin[]): Prom
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app);
   await app.register(fastifyCookie);
+  // Only for the plain HTML forms behind e-mailed links; the API takes JSON and refuses forms, so
+  // a cross-site HTML form can never reach an API route.
+  await app.register(fastifyFormbody, { bodyLimit: 16_384 });
+  app.addHook('onRequest', async (request) => {
+    const type = request.headers['content-type'] ?? '';
+    if (type.startsWith('application/x-www-form-urlencoded') && !request.routeOptions.config.publicForm) {
+      throw new AppError(415, 'unsupported_media_type', 'Send JSON (content-type: application/json).');
+    }
+  });
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);

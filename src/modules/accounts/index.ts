@@ -3,10 +3,12 @@
  * invitations, staff) and routes, built from the parts of the core they need.
  */
 import type { Core, HavreModule } from '../../app.ts';
+import { publicBaseUrl } from '../../config/config.ts';
 import type { RoutePlugin } from '../../http/server.ts';
 import type { AccountsDeps } from './accounts-deps.ts';
 import { createAccountsRepo } from './accounts-repo.ts';
 import { accountsRoutes } from './accounts-routes.ts';
+import { accountsPages } from './accounts-pages.ts';
 import { createIdentityService } from './accounts-service.ts';
 import { createCustomersRepo } from './customers-repo.ts';
 import { customersRoutes } from './customers-routes.ts';
@@ -47,7 +49,7 @@ export function createAccountsModule(core: Core): AccountsModule {
     users: createAccountsRepo(core.db),
     customers: createCustomersRepo(core.db),
     auth: core.config.auth,
-    baseUrl: core.config.http.publicUrl ?? 'http://localhost:8080',
+    baseUrl: publicBaseUrl(core.config),
   };
   const services: AccountsServices = {
     identity: createIdentityService(deps),
@@ -60,6 +62,7 @@ export function createAccountsModule(core: Core): AccountsModule {
   const routes: RoutePlugin = async (app) => {
     await accountsRoutes(services, settings)(app);
     await customersRoutes(services, settings)(app);
+    await accountsPages(services)(app);
   };
   return {
     routes,
