@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { inject, describe, expect, it } from 'vitest';
+import { afterEach, inject, describe, expect, it } from 'vitest';
 import { freePort } from '../src/embedded/embedded-postgres.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -66,6 +66,12 @@ async function stopWithCtrlC(child: ChildProcess): Promise<number | null> {
   return exited;
 }
 
+const children: ChildProcess[] = [];
+// A failed assertion must not leave a Havre (and its PostgreSQL servers) running.
+afterEach(async () => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) await stopWithCtrlC(child);
+});
+
 describe('havre start', () => {
   it('starts with embedded defaults, prints the first operator once, stops cleanly on Ctrl-C, and reuses its state', async () => {
     const home = await mkdtemp(path.join(inject('testRoot'), 'start-'));
@@ -74,6 +80,7 @@ describe('havre start', () => {
     const port = await freePort();
 
     const first = startHavre(home, port);
+    children.push(first.child);
     await first.waitFor(/Press Ctrl-C to stop/, 60_000);
     expect(first.output()).toMatch(/e-mail\s+admin@/);
     const password = /^\s+password\s+(\S+)$/m.exec(first.output())?.[1];
@@ -91,6 +98,7 @@ describe('havre start', () => {
     for (const i of [0, 1, 2]) expect(await portAnswers(base + i)).toBe(false);
 
     const second = startHavre(home, port);
+    children.push(second.child);
     await second.waitFor(/Press Ctrl-C to stop/, 60_000);
     expect(second.output()).not.toMatch(/^\s+password\s/m);
     expect(second.output()).not.toContain(password!);
