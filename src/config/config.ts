@@ -20,7 +20,15 @@ const configSchema = z
         host: z.string().default('127.0.0.1'),
         port: z.coerce.number().int().min(0).max(65535).default(8080),
         publicUrl: z.url().optional(),
-        trustProxy: z.boolean().default(false),
+        /**
+         * Which proxies' X-Forwarded-For/-Proto to believe (Fastify `trustProxy`): false (none),
+         * true (any — only when nothing can reach Havre except through the proxy), a number of
+         * hops, or a comma-separated list of addresses/CIDR ranges. Behind a load balancer this
+         * must be set, or every client shares the balancer's address (sign-in limits, audit IPs).
+         */
+        trustProxy: z
+          .union([z.boolean(), z.number().int().min(1).max(10), z.string().regex(/^[0-9a-fA-F.:/, ]+$/, 'a comma-separated list of IP addresses or CIDR ranges')])
+          .default(false),
         bodyLimitBytes: z.number().int().positive().default(1_048_576),
       })
       .strict()
@@ -122,12 +130,20 @@ function fromEnv(env: Env): Record<string, unknown> {
   set(['http', 'host'], env.HAVRE_HOST);
   set(['http', 'port'], env.HAVRE_PORT ?? env.PORT);
   set(['http', 'publicUrl'], env.HAVRE_PUBLIC_URL);
+  set(['http', 'trustProxy'], parseTrustProxy(env.HAVRE_TRUST_PROXY));
   set(['databaseUrl'], env.HAVRE_DATABASE_URL);
   set(['masterKey'], env.HAVRE_MASTER_KEY);
   set(['mail', 'smtpUrl'], env.HAVRE_SMTP_URL);
   set(['mail', 'from'], env.HAVRE_MAIL_FROM);
   set(['log', 'level'], env.HAVRE_LOG_LEVEL);
   return out;
+}
+
+function parseTrustProxy(value: string | undefined): boolean | number | string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value === 'true' || value === 'false') return value === 'true';
+  if (/^\d+$/.test(value)) return Number(value);
+  return value;
 }
 
 function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {

@@ -3,7 +3,8 @@
  * authentication, the error mapping, metrics, health endpoints and the landing page. Modules add
  * their routes as plugins; this file knows nothing of any domain.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type http from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
 import fastifyFormbody from '@fastify/formbody';
 import fastifySwagger from '@fastify/swagger';
@@ -37,17 +38,24 @@ export interface ServerDeps {
   readiness: () => Promise<Record<string, boolean>>;
 }
 
+/** Fastify's `trustProxy`; a hop count becomes "trust the nearest N proxies". */
+function trustProxyOption(value: boolean | number | string): boolean | string | ((address: string, hop: number) => boolean) {
+  return typeof value === 'number' ? (_address, hop) => hop < value : value;
+}
+
 export async function buildServer(deps: ServerDeps, routes: RoutePlugin[]): Promise<FastifyInstance> {
-  const app: FastifyInstance = Fastify({
+  // Typed as the HTTP/1 options object so that a union-typed `trustProxy` picks Fastify's HTTP/1 overload.
+  const options: FastifyHttpOptions<http.Server, FastifyBaseLogger> = {
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.config.http.bodyLimitBytes,
-    trustProxy: deps.config.http.trustProxy,
+    trustProxy: trustProxyOption(deps.config.http.trustProxy),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w-]{8,64}$/.test(given) ? given : randomUUID();
     },
     ajv: { customOptions: { removeAdditional: false } },
-  });
+  };
+  const app: FastifyInstance = Fastify(options);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app);
@@ -56,18 +64,21 @@ export async function buildServer(deps: ServerDeps, routes: RoutePlugin[]): Prom
   // a cross-site HTML form can never reach an API route.
   await app.register(fastifyFormbody, { bodyLimit: 16_384 });
   app.addHook('onRequest', async (request) => {
-    const type = request.headers['content-type'] ?? '';
+    // Media types are case-insensitive (browsers send any case as a CORS-safe type).
+    const type = (request.headers['content-type'] ?? '').trim().toLowerCase();
     if (type.startsWith('application/x-www-form-urlencoded') && !request.routeOptions.config.publicForm) {
       throw new AppError(415, 'unsupported_media_type', 'Send JSON (content-type: application/json).');
     }
   });
 
+  // SEC-2: in production (or behind an https public URL) browsers must only ever use HTTPS.
+  const httpsOnly = deps.config.env === 'production' || (deps.config.http.publicUrl ?? '').startsWith('https:');
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
     reply.header('x-frame-options', 'DENY');
-    if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
+    if (httpsOnly || request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
     // API answers are data, never documents: nothing may load or frame them. Pages set their own.
     if (!reply.hasHeader('content-security-policy') && !request.url.startsWith('/api/docs')) {
       reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
