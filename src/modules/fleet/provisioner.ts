@@ -50,7 +50,11 @@ export interface ProvisionerDeps {
   secrets: SecretBox;
   admin: AdminConnections;
   roleConnectionLimit: number;
-  /** CREATE DATABASE strategy; FILE_COPY is much faster for tiny databases on PostgreSQL 15. */
+  /**
+   * CREATE DATABASE strategy. Default WAL_LOG (PostgreSQL 15's default): FILE_COPY forces two
+   * checkpoints per database, which on a durable server was slower at p50 and had multi-second
+   * stalls for every tenant of the server (bench/results/provisioning.md).
+   */
   strategy?: 'FILE_COPY' | 'WAL_LOG';
 }
 
@@ -58,7 +62,7 @@ const errCode = (err: unknown) => (err as { code?: string }).code;
 
 export function createProvisioner(deps: ProvisionerDeps) {
   const { db, clock, secrets, admin } = deps;
-  const strategy = deps.strategy ?? 'FILE_COPY';
+  const strategy = deps.strategy ?? 'WAL_LOG';
   const superuser = new Map<string, Promise<boolean>>();
 
   async function isSuperuser(server: SealedServer, client: pg.PoolClient): Promise<boolean> {
