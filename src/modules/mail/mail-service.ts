@@ -5,8 +5,10 @@
  *
  * - No SMTP configured (embedded default): messages stay in the outbox with status `stored`; a
  *   user reads them with `havre mail list|show`.
- * - SMTP configured: messages are `pending` until a delivery pass sends them with nodemailer
- *   (retried with back-off, at most `maxAttempts`), then `sent` or `failed`.
+ * - SMTP configured: messages are `pending` until a delivery pass claims one (`sending`), sends it
+ *   with nodemailer outside any transaction, and records `sent`, or `pending` again with an
+ *   exponential back-off (`retryDelayMs`), or `failed` after MAX_ATTEMPTS. A failing message
+ *   waits for its next attempt while later ones go out.
  */
 import nodemailer from 'nodemailer';
 import { sql } from 'kysely';
@@ -46,7 +48,15 @@ export interface Mailer {
   startDelivery(intervalMs?: number): () => Promise<void>;
 }
 
-const MAX_ATTEMPTS = 5;
+/** With the back-off below, 10 attempts span about 8.5 hours: an SMTP outage of a few hours loses nothing. */
+const MAX_ATTEMPTS = 10;
+/** How long a worker may hold a claimed message before another may take it over. */
+const CLAIM_MS = 2 * 60_000;
+
+/** Delay before attempt `attempts + 1`: 30 s, 1 min, 2 min… doubling, at most 2 hours. */
+export function retryDelayMs(attempts: number): number {
+  return Math.min(30_000 * 2 ** (attempts - 1), 2 * 3_600_000);
+}
 
 export function createMailer(deps: { db: Db; clock: Clock; from: string; smtpUrl?: string | undefined; onError?: (err: unknown) => void }): Mailer {
   const transport = deps.smtpUrl ? nodemailer.createTransport(deps.smtpUrl) : null;
@@ -62,39 +72,52 @@ export function createMailer(deps: { db: Db; clock: Clock; from: string; smtpUrl
     sentAt: r.sent_at,
   });
 
+  /**
+   * Claims one due message: pending and due, or 'sending' whose claim expired (its worker died).
+   * A short transaction of its own: no SMTP conversation ever happens with a transaction open.
+   */
+  const claim = async () => {
+    const now = deps.clock.now();
+    const result = await sql<{ id: string; to_address: string; subject: string; body_text: string; attempts: number }>`
+      UPDATE mail_outbox SET status = 'sending', locked_until = ${new Date(now.getTime() + CLAIM_MS)}
+      WHERE id = (
+        SELECT id FROM mail_outbox
+        WHERE (status = 'pending' AND next_attempt_at <= ${now}) OR (status = 'sending' AND locked_until < ${now})
+        ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+      RETURNING id, to_address, subject, body_text, attempts`.execute(deps.db);
+    return result.rows[0] ?? null;
+  };
+
   const deliverPending = async (limit = 20): Promise<number> => {
     if (!transport) return 0;
     let sent = 0;
     for (let i = 0; i < limit; i++) {
-      // One message per transaction, locked so that several workers never send the same one.
-      const done = await deps.db.transaction().execute(async (trx) => {
-        const msg = await trx
-          .selectFrom('mail_outbox')
-          .selectAll()
-          .where('status', '=', 'pending')
-          .orderBy('created_at')
-          .limit(1)
-          .forUpdate()
-          .skipLocked()
-          .executeTakeFirst();
-        if (!msg) return null;
-        try {
-          await transport.sendMail({ from: deps.from, to: msg.to_address, subject: msg.subject, text: msg.body_text });
-          await trx.updateTable('mail_outbox').set({ status: 'sent', sent_at: deps.clock.now(), attempts: sql`attempts + 1` }).where('id', '=', msg.id).execute();
-          return true;
-        } catch (err) {
-          const attempts = msg.attempts + 1;
-          await trx
-            .updateTable('mail_outbox')
-            .set({ attempts, status: attempts >= MAX_ATTEMPTS ? 'failed' : 'pending', last_error: String((err as Error).message).slice(0, 500) })
-            .where('id', '=', msg.id)
-            .execute();
-          deps.onError?.(err);
-          return false;
-        }
-      });
-      if (done === null || done === false) break;
-      sent++;
+      const msg = await claim();
+      if (!msg) break;
+      const attempts = msg.attempts + 1;
+      try {
+        await transport.sendMail({ from: deps.from, to: msg.to_address, subject: msg.subject, text: msg.body_text });
+        await deps.db
+          .updateTable('mail_outbox')
+          .set({ status: 'sent', sent_at: deps.clock.now(), attempts, locked_until: null, last_error: null })
+          .where('id', '=', msg.id)
+          .execute();
+        sent++;
+      } catch (err) {
+        const failed = attempts >= MAX_ATTEMPTS;
+        await deps.db
+          .updateTable('mail_outbox')
+          .set({
+            attempts,
+            status: failed ? 'failed' : 'pending',
+            next_attempt_at: failed ? null : new Date(deps.clock.now().getTime() + retryDelayMs(attempts)),
+            locked_until: null,
+            last_error: String((err as Error).message).slice(0, 500),
+          })
+          .where('id', '=', msg.id)
+          .execute();
+        deps.onError?.(err);
+      }
     }
     return sent;
   };
@@ -115,6 +138,8 @@ export function createMailer(deps: { db: Db; clock: Clock; from: string; smtpUrl
           last_error: null,
           created_at: deps.clock.now(),
           sent_at: null,
+          next_attempt_at: transport ? deps.clock.now() : null,
+          locked_until: null,
         })
         .returning('id')
         .executeTakeFirstOrThrow();

@@ -11,11 +11,15 @@ export interface MailOutboxTable {
   subject: string;
   body_text: string;
   transport: 'outbox' | 'smtp';
-  status: 'stored' | 'pending' | 'sent' | 'failed';
+  status: 'stored' | 'pending' | 'sending' | 'sent' | 'failed';
   attempts: Generated<number>;
   last_error: string | null;
   created_at: Date;
   sent_at: Date | null;
+  /** When a pending message may next be tried (back-off after failures). */
+  next_attempt_at: Date | null;
+  /** While 'sending': the claim's deadline; past it, another worker may take the message over. */
+  locked_until: Date | null;
 }
 
 export interface MailTables {
