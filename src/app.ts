@@ -127,6 +127,8 @@ export async function createApp(core: Core): Promise<App> {
     async close() {
       await http.close();
       for (const stop of stoppers.splice(0)) await stop();
+      // Tenant connection pools exist whether or not background work was started.
+      await modules.fleet.connections.closeAll();
       await core.db.destroy();
     },
   };
