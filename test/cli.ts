@@ -11,9 +11,9 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(ctx: TestContext, args: string[]): Promise<CliResult> {
+export function runCli(ctx: TestContext, args: string[], input?: string): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       [path.join(root, 'src/cli/havre.ts'), ...args],
       {
@@ -29,5 +29,7 @@ export function runCli(ctx: TestContext, args: string[]): Promise<CliResult> {
       },
       (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
     );
+    // Standard input: what the test gives, else closed at once (no command may wait on a terminal).
+    child.stdin?.end(input ?? '');
   });
 }

@@ -118,4 +118,13 @@ describe('database servers', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('unknown_region');
   });
+
+  it('`havre server add --url -` reads the URL from standard input, keeping the password out of argv', { timeout: 60_000 }, async () => {
+    const fromStdin = await runCli(ctx, ['server', 'add', '--region', 'us', '--url', '-'], `${adminUrlOf(ctx, 'de')}\n`);
+    expect(fromStdin.code).toBe(2);
+    expect(fromStdin.stderr).toContain('unknown_region'); // the URL was read; the region is what is wrong
+    const empty = await runCli(ctx, ['server', 'add', '--region', 'fr', '--url', '-'], '');
+    expect(empty.code).not.toBe(0);
+    expect(empty.stderr).toContain('expects the URL on standard input');
+  });
 });
