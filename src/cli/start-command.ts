@@ -8,6 +8,7 @@
 import type { Command } from 'commander';
 import { createApp, createCore } from '../app.ts';
 import { migrateToLatest } from '../db/db.ts';
+import { publicBaseUrl } from '../config/config.ts';
 import { describeError, loadCliConfig } from './context.ts';
 import { checkPgTools } from '../embedded/pg-tools.ts';
 
@@ -39,7 +40,7 @@ export function registerStartCommand(program: Command): void {
         await app.http.listen({ port: config.http.port, host: config.http.host });
         serving = true;
         app.startBackground();
-        const url = `http://${config.http.host === '0.0.0.0' ? 'localhost' : config.http.host}:${config.http.port}`;
+        const url = publicBaseUrl(config);
         const lines = [
           '',
           `Havre is running on ${url}`,
