@@ -38,3 +38,22 @@ describe('HTTPS and proxies', () => {
     }
   });
 });
+
+describe('hostile input', () => {
+  it('answers NUL characters anywhere in a request with a 400, never a 500', async () => {
+    const http = plain.client();
+    const cases: [string, string, unknown][] = [
+      ['POST', '/api/v1/sessions', { email: 'a\u0000@b.test', password: 'x' }],
+      ['POST', '/api/v1/signup', { name: 'N\u0000', company: 'C', email: 'nul@example.test', password: 'long enough password' }],
+      ['POST', '/api/v1/password-resets', { email: 'nul\u0000@example.test' }],
+      ['POST', '/api/v1/sessions', { ['e\u0000mail']: 'x' }],
+    ];
+    for (const [method, url, body] of cases) {
+      const res = await http.request(method, url, { body });
+      expect(res.status, url).toBe(400);
+      expect(res.body.code).toBe('invalid_request');
+    }
+    expect((await http.get('/api/v1/tenants?x=%00')).status).toBe(400);
+    expect(await plain.core.db.selectFrom('users').select('id').where('email', '=', 'nul@example.test').executeTakeFirst()).toBeUndefined();
+  });
+});

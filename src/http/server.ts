@@ -38,6 +38,14 @@ export interface ServerDeps {
   readiness: () => Promise<Record<string, boolean>>;
 }
 
+/** True when a string anywhere in `value` (objects and arrays included, 32 levels deep) contains U+0000. */
+export function containsNul(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (depth > 32 || value === null || typeof value !== 'object') return false;
+  for (const [k, v] of Object.entries(value)) if (k.includes('\u0000') || containsNul(v, depth + 1)) return true;
+  return false;
+}
+
 /** Fastify's `trustProxy`; a hop count becomes "trust the nearest N proxies". */
 function trustProxyOption(value: boolean | number | string): boolean | string | ((address: string, hop: number) => boolean) {
   return typeof value === 'number' ? (_address, hop) => hop < value : value;
@@ -100,6 +108,13 @@ export async function buildServer(deps: ServerDeps, routes: RoutePlugin[]): Prom
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/api/docs' });
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  // PostgreSQL text cannot hold NUL characters; no route should ever turn one into a 500.
+  app.addHook('preValidation', async (request) => {
+    for (const [where, value] of [['body', request.body], ['querystring', request.query], ['params', request.params]] as const) {
+      if (containsNul(value)) throw new AppError(400, 'invalid_request', `NUL characters are not allowed (in the ${where}).`);
+    }
+  });
 
   instrumentHttp(app, deps.metrics);
   installAuth(app, { db: deps.db, clock: deps.clock });
