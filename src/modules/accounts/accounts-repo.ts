@@ -94,6 +94,12 @@ export function createAccountsRepo(db: Db) {
         .executeTakeFirst();
     },
 
+    /** Revokes every live API token of a user (password reset or change). Returns how many. */
+    async revokeUserApiTokens(userId: string, now: Date, trx: Executor = db): Promise<number> {
+      const res = await trx.updateTable('api_tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).executeTakeFirst();
+      return Number(res.numUpdatedRows);
+    },
+
     // One-time tokens (e-mail verification, password reset): stored as their SHA-256 only.
     async insertOneTimeToken(values: Insertable<OneTimeTokensTable>, trx: Executor = db): Promise<void> {
       await trx.insertInto('one_time_tokens').values(values).execute();
@@ -142,24 +148,36 @@ export function createAccountsRepo(db: Db) {
       return Number(row.n);
     },
 
-    // Sign-in failures: counted per e-mail and per IP over a sliding window.
+    // Sign-in failures: counted per e-mail and per IP over a sliding window. The account count
+    // skips rows cleared by a full sign-in; the IP count keeps them (SEC-2).
     async countFailures(column: 'email' | 'ip', value: string, since: Date, trx: Executor = db): Promise<FailureCount> {
-      const row = await trx
+      let q = trx
         .selectFrom('sign_in_failures')
         .select((eb) => [eb.fn.countAll<string>().as('n'), eb.fn.min('at').as('oldest')])
         .where(column, '=', value)
-        .where('at', '>', since)
-        .executeTakeFirstOrThrow();
+        .where('at', '>', since);
+      if (column === 'email') q = q.where('cleared_at', 'is', null);
+      const row = await q.executeTakeFirstOrThrow();
       return { count: Number(row.n), oldest: row.oldest ? new Date(row.oldest as Date) : null };
     },
 
-    async recordFailure(email: string, ip: string, now: Date, trx: Executor = db): Promise<void> {
-      await trx.insertInto('sign_in_failures').values({ email, ip, at: now }).execute();
+    /** Records an attempt as failed (sign-in reserves the row before checking); returns its id. */
+    async recordFailure(email: string, ip: string, now: Date, trx: Executor = db): Promise<string> {
+      const row = await trx.insertInto('sign_in_failures').values({ email, ip, at: now }).returning('id').executeTakeFirstOrThrow();
+      return String(row.id);
     },
 
-    /** After a successful sign-in the account's failures no longer count (the IP's still do). */
-    async clearAccountFailures(email: string, trx: Executor = db): Promise<void> {
-      await trx.deleteFrom('sign_in_failures').where('email', '=', email).execute();
+    /** Forgets one reserved attempt that turned out not to be a failure. */
+    async deleteFailure(id: string, trx: Executor = db): Promise<void> {
+      await trx.deleteFrom('sign_in_failures').where('id', '=', id).execute();
+    },
+
+    /**
+     * After a full sign-in (or a password reset) the account's failures no longer count. The rows
+     * are marked, not deleted: they still count for their IP.
+     */
+    async clearAccountFailures(email: string, now: Date, trx: Executor = db): Promise<void> {
+      await trx.updateTable('sign_in_failures').set({ cleared_at: now }).where('email', '=', email).where('cleared_at', 'is', null).execute();
     },
 
     async purgeFailuresBefore(before: Date, trx: Executor = db): Promise<void> {

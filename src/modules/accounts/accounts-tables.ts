@@ -92,6 +92,8 @@ export interface SignInFailuresTable {
   email: string;
   ip: string;
   at: Date;
+  /** Set when a full sign-in (or a password reset) ends the account's lock-out; the IP still counts the row. */
+  cleared_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 export interface AccountsTables {

@@ -2,12 +2,11 @@
  * Sign-in (SEC-2): password, throttling and lock-out, TOTP second factor (mandatory for staff,
  * optional for members), sign-out, and password reset.
  *
- * Throttling counts failed attempts in the database (every API node sees the same counts) per
- * account e-mail and per IP over a sliding window; beyond the limit the answer is 429 before the
- * password is even checked, so a locked account cannot be probed. Unknown e-mails and wrong
- * passwords give the same answer, after the same Argon2 work.
+ * Throttling (sign-in-throttle.ts) counts failed attempts per account e-mail and per IP; beyond
+ * the limit the answer is 429 before the password is even checked, so a locked account cannot be
+ * probed. Unknown e-mails and wrong passwords give the same answer, after the same Argon2 work.
  */
-import { badRequest, conflict, forbidden, notFound, tooManyRequests, unauthorized } from '../../lib/errors.ts';
+import { badRequest, conflict, forbidden, notFound, unauthorized } from '../../lib/errors.ts';
 import { sha256Hex } from '../../lib/crypto.ts';
 import type { Executor } from '../../db/db.ts';
 import { createSession, type NewSession, type Principal } from './authn.ts';
@@ -16,6 +15,7 @@ import { passwordChangedMail, passwordResetMail } from './accounts-mails.ts';
 import { presentUser, type UserView } from './accounts-presenters.ts';
 import type { UserRow } from './accounts-repo.ts';
 import { hashPassword, verifyDummy, verifyPassword } from './passwords.ts';
+import { createSignInThrottle } from './sign-in-throttle.ts';
 import { acceptTotp, newTotpSecret, otpauthUri, totpSealContext } from './totp.ts';
 
 export type SecondFactorState = 'none' | 'required' | 'enrollment_required';
@@ -31,36 +31,7 @@ export function secondFactorOf(user: UserRow): SecondFactorState {
 
 export function createSignInService(deps: AccountsDeps) {
   const { db, clock, users, audit, mailer, secrets } = deps;
-  const limits = deps.auth.signIn;
-  const windowMs = limits.windowMinutes * 60_000;
-
-  /** 429 when the account or the IP has too many recent failures. */
-  const throttle = async (email: string, ip: string) => {
-    const now = clock.now();
-    const since = new Date(now.getTime() - windowMs);
-    const checks = [
-      ['email', email, limits.maxFailuresPerAccount],
-      ['ip', ip, limits.maxFailuresPerIp],
-    ] as const;
-    for (const [column, value, max] of checks) {
-      const failures = await users.countFailures(column, value, since);
-      if (failures.count >= max) {
-        const retryMs = (failures.oldest?.getTime() ?? now.getTime()) + windowMs - now.getTime();
-        throw tooManyRequests('too_many_attempts', 'Too many failed sign-in attempts. Try again later.', Math.max(1, Math.ceil(retryMs / 1000)));
-      }
-    }
-  };
-
-  /** Records a failed attempt (counted for throttling) and audits it; never the password. */
-  const recordFailure = async (email: string, ip: string, userId: string | null, reason: 'password' | 'totp') => {
-    await db.transaction().execute(async (trx) => {
-      const now = clock.now();
-      await users.recordFailure(email, ip, now, trx);
-      // Failures older than a day count for nothing: keep the table small.
-      await users.purgeFailuresBefore(new Date(now.getTime() - Math.max(windowMs, 86_400_000)), trx);
-      await audit.record({ actorType: 'user', actorId: userId, action: 'auth.sign_in_failed', subjectType: 'user', subjectId: userId, ip, data: { email, reason } }, trx);
-    });
-  };
+  const throttle = createSignInThrottle(deps);
 
   /** Checks a TOTP code and consumes its time step (a code works once). */
   const checkTotp = async (user: UserRow, code: string, trx?: Executor): Promise<boolean> => {
@@ -82,23 +53,26 @@ export function createSignInService(deps: AccountsDeps) {
     /** POST /sessions: opens a session, complete or waiting for the second factor. */
     async signIn(input: { email: string; password: string; code?: string | undefined }, meta: RequestMeta): Promise<{ user: UserView; session: NewSession; secondFactor: SecondFactorState }> {
       const email = input.email.toLowerCase();
-      await throttle(email, meta.ip);
+      // Counted as a failure from here on, so concurrent attempts cannot overrun the limit.
+      const attempt = await throttle.reserve(email, meta.ip);
       const user = await users.findUserByEmail(email);
       const passwordOk = user ? await verifyPassword(user.password_hash, input.password) : (await verifyDummy(input.password), false);
       if (!user || !passwordOk) {
-        await recordFailure(email, meta.ip, user?.id ?? null, 'password');
+        await throttle.failed(attempt, user?.id ?? null, 'password');
         throw unauthorized('invalid_credentials', 'Wrong e-mail or password.');
       }
       let secondFactor = secondFactorOf(user);
       if (secondFactor === 'required' && input.code !== undefined) {
         if (!(await checkTotp(user, input.code))) {
-          await recordFailure(email, meta.ip, user.id, 'totp');
+          await throttle.failed(attempt, user.id, 'totp');
           throw unauthorized('invalid_credentials', 'Wrong e-mail, password or code.');
         }
         secondFactor = 'none';
       }
       return db.transaction().execute(async (trx) => {
-        await users.clearAccountFailures(email, trx);
+        // Only a complete sign-in ends the account's lock-out count; the password alone does not.
+        if (secondFactor === 'none') await throttle.completed(attempt, trx);
+        else await throttle.passed(attempt, trx);
         const session = await createSession(trx, clock, { userId: user.id, ttlHours: deps.auth.sessionTtlHours, secondFactorPending: secondFactor !== 'none', ip: meta.ip, userAgent: meta.userAgent });
         await audit.record(
           { actorType: user.staff_role ? 'staff' : 'user', actorId: user.id, action: 'auth.sign_in', subjectType: 'user', subjectId: user.id, ip: meta.ip, data: { secondFactor: secondFactor === 'none' ? (input.code ? 'totp' : 'none') : `pending:${secondFactor}` } },
@@ -119,14 +93,14 @@ export function createSignInService(deps: AccountsDeps) {
       const user = await requirePendingOrUser(principal);
       if (!principal!.secondFactorPending || !principal!.sessionId) throw conflict('second_factor_not_pending', 'This session does not wait for a second factor.');
       if (!user.totp_enabled_at) throw conflict('totp_enrollment_required', 'Set up two-factor authentication first (POST /api/v1/me/totp).');
-      await throttle(user.email, ip);
+      const attempt = await throttle.reserve(user.email, ip);
       if (!(await checkTotp(user, code))) {
-        await recordFailure(user.email, ip, user.id, 'totp');
+        await throttle.failed(attempt, user.id, 'totp');
         throw unauthorized('invalid_code', 'The code is not valid.');
       }
       await db.transaction().execute(async (trx) => {
         await users.clearSecondFactorPending(principal!.sessionId!, trx);
-        await users.clearAccountFailures(user.email, trx);
+        await throttle.completed(attempt, trx);
         await audit.record({ ...auditActor({ principal: principal!, ip }), action: 'auth.second_factor_passed', subjectType: 'user', subjectId: user.id }, trx);
       });
       return presentUser(user);
@@ -205,7 +179,7 @@ export function createSignInService(deps: AccountsDeps) {
         const user = await users.updateUser(userId, { password_hash: passwordHash, email_verified_at: before.email_verified_at ?? now, updated_at: now }, trx);
         await users.expireOneTimeTokens(userId, 'reset_password', now, trx);
         const closed = await users.revokeUserSessions(userId, now, null, trx);
-        await users.clearAccountFailures(user.email, trx);
+        await users.clearAccountFailures(user.email, now, trx);
         await mailer.send(passwordChangedMail({ email: user.email, userId, name: user.name, locale: user.locale }), trx);
         await audit.record({ actorType: user.staff_role ? 'staff' : 'user', actorId: userId, action: 'auth.password_reset', subjectType: 'user', subjectId: userId, ip, data: { sessionsClosed: closed } }, trx);
       });
