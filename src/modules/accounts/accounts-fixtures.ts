@@ -57,3 +57,20 @@ export async function signIn(ctx: TestContext, email: string, password = TEST_PA
 export function totpCode(ctx: TestContext, secret: string): string {
   return currentTotp(secret, ctx.clock.now());
 }
+
+export interface AddedMember {
+  http: HttpClient;
+  userId: string;
+  email: string;
+}
+
+/** Invites `email` into the owner's customer with `role` and accepts as a new account (signed in). */
+export async function addMember(ctx: TestContext, owner: SignedUp, role: 'owner' | 'administrator' | 'collaborator', email = uniqueEmail(role)): Promise<AddedMember> {
+  const inv = await owner.http.post(`/api/v1/customers/${owner.customerId}/invitations`, { email, role });
+  if (inv.status !== 201) throw new Error(`invitation failed: ${inv.status} ${JSON.stringify(inv.body)}`);
+  const token = await mailedToken(ctx, email, 'accounts.invitation');
+  const http = ctx.client();
+  const res = await http.post('/api/v1/invitations/accept', { token, name: `New ${role}`, password: TEST_PASSWORD });
+  if (res.status !== 200) throw new Error(`acceptance failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return { http, userId: res.body.user.id, email };
+}

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../../../test/context.ts';
-import { mailedToken, signUp, TEST_PASSWORD, uniqueEmail, type SignedUp } from './accounts-fixtures.ts';
-import type { HttpClient } from '../../../test/context.ts';
+import { addMember as addMemberTo, mailedToken, signUp, TEST_PASSWORD, uniqueEmail, type SignedUp } from './accounts-fixtures.ts';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -9,16 +8,7 @@ beforeAll(async () => {
 });
 afterAll(async () => ctx?.close());
 
-/** Invites `email` into the owner's customer and accepts as a new account; returns its client and id. */
-async function addMember(owner: SignedUp, role: 'owner' | 'administrator' | 'collaborator', email = uniqueEmail(role)): Promise<{ http: HttpClient; userId: string; email: string }> {
-  const inv = await owner.http.post(`/api/v1/customers/${owner.customerId}/invitations`, { email, role });
-  expect(inv.status).toBe(201);
-  const token = await mailedToken(ctx, email, 'accounts.invitation');
-  const http = ctx.client();
-  const res = await http.post('/api/v1/invitations/accept', { token, name: `New ${role}`, password: TEST_PASSWORD });
-  expect(res.status).toBe(200);
-  return { http, userId: res.body.user.id, email };
-}
+const addMember = (owner: SignedUp, role: 'owner' | 'administrator' | 'collaborator', email?: string) => addMemberTo(ctx, owner, role, email);
 
 describe('invitations', () => {
   it('[ACC-2] an owner invites by e-mail; accepting creates a verified account with that role and a session; the token is one-time', async () => {

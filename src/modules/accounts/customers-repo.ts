@@ -27,6 +27,11 @@ function livePending(tokenHash: string, now: Date) {
     eb.and([eb('token_hash', '=', tokenHash), eb('accepted_at', 'is', null), eb('revoked_at', 'is', null), eb('expires_at', '>', now)]);
 }
 
+/** An update revoking the customer's pending (not accepted, not revoked) invitations; callers narrow it. */
+function revokePending(trx: Executor, customerId: string, now: Date) {
+  return trx.updateTable('invitations').set({ revoked_at: now }).where('customer_id', '=', customerId).where('accepted_at', 'is', null).where('revoked_at', 'is', null);
+}
+
 export function createCustomersRepo(db: Db) {
   return {
     insertCustomer(values: Insertable<CustomersTable>, trx: Executor = db): Promise<CustomerRow> {
@@ -119,14 +124,14 @@ export function createCustomersRepo(db: Db) {
     },
 
     async revokePendingInvitations(customerId: string, email: string, now: Date, trx: Executor = db): Promise<void> {
-      await trx
-        .updateTable('invitations')
-        .set({ revoked_at: now })
-        .where('customer_id', '=', customerId)
-        .where('email', '=', email)
-        .where('accepted_at', 'is', null)
-        .where('revoked_at', 'is', null)
-        .execute();
+      await revokePending(trx, customerId, now).where('email', '=', email).execute();
+    },
+
+    /** Revokes the pending invitations `invitedBy` sent for one of `roles` (they left, or lost the right to grant them). */
+    async revokeInvitationsBy(customerId: string, invitedBy: string, roles: MemberRole[], now: Date, trx: Executor = db): Promise<number> {
+      if (roles.length === 0) return 0;
+      const res = await revokePending(trx, customerId, now).where('invited_by', '=', invitedBy).where('role', 'in', roles).executeTakeFirst();
+      return Number(res.numUpdatedRows);
     },
 
     listInvitations(customerId: string, trx: Executor = db): Promise<InvitationRow[]> {
@@ -136,15 +141,7 @@ export function createCustomersRepo(db: Db) {
     /** Revokes a pending invitation of this customer; undefined when there is none with that id. */
     revokeInvitation(customerId: string, id: string, now: Date, trx: Executor = db): Promise<InvitationRow | undefined> {
       if (!UUID.test(id)) return Promise.resolve(undefined);
-      return trx
-        .updateTable('invitations')
-        .set({ revoked_at: now })
-        .where('id', '=', id)
-        .where('customer_id', '=', customerId)
-        .where('accepted_at', 'is', null)
-        .where('revoked_at', 'is', null)
-        .returningAll()
-        .executeTakeFirst();
+      return revokePending(trx, customerId, now).where('id', '=', id).returningAll().executeTakeFirst();
     },
 
     /** Accepts a pending, unexpired invitation once (compare-and-set). */

@@ -6,7 +6,7 @@
  */
 import { badRequest, conflict, forbidden, notFound } from '../../lib/errors.ts';
 import type { Executor } from '../../db/db.ts';
-import { authorizeMember, ALL_ROLES, MANAGERS } from './membership.ts';
+import { authorizeMember, canGrant, ALL_ROLES, MANAGERS } from './membership.ts';
 import { auditActor, type AccountsDeps, type Actor } from './accounts-deps.ts';
 import { presentCustomer, presentMember, type CustomerView } from './accounts-presenters.ts';
 import type { MemberRole } from './accounts-tables.ts';
@@ -99,6 +99,8 @@ export function createCustomersService(deps: AccountsDeps) {
         if (membership.role !== role) {
           await checkOwnerRules(actorRole, customerId, membership.role, role, trx);
           await customers.updateRole(customerId, userId, role, trx);
+          // Their pending invitations for roles they may no longer grant are revoked.
+          await customers.revokeInvitationsBy(customerId, userId, ALL_ROLES.filter((r) => !canGrant(role, r)), clock.now(), trx);
           await audit.record({ ...auditActor(actor), action: 'member.role_changed', subjectType: 'user', subjectId: userId, customerId, data: { from: membership.role, to: role } }, trx);
         }
         const member = (await customers.listMembers(customerId, trx)).find((m) => m.userId === userId)!;
@@ -116,6 +118,8 @@ export function createCustomersService(deps: AccountsDeps) {
         // Leaving on one's own needs no owner rights, but the last owner still cannot leave.
         await checkOwnerRules(self ? 'owner' : actorRole, customerId, membership.role, null, trx);
         await customers.deleteMembership(customerId, userId, trx);
+        // Invitations they sent die with their membership.
+        await customers.revokeInvitationsBy(customerId, userId, ALL_ROLES, clock.now(), trx);
         if (customer.contact_user_id === userId) {
           const fallback = await customers.anotherOwner(customerId, userId, trx);
           await customers.updateCustomer(customerId, { contact_user_id: fallback, updated_at: clock.now() }, trx);

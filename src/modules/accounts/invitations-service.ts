@@ -5,12 +5,14 @@
  */
 import { badRequest, conflict, forbidden, notFound, unauthorized } from '../../lib/errors.ts';
 import { sha256Hex } from '../../lib/crypto.ts';
-import { authorizeMember, MANAGERS } from './membership.ts';
+import type { Executor } from '../../db/db.ts';
+import { authorizeMember, canGrant, memberRole, MANAGERS } from './membership.ts';
 import { createSession, type NewSession, type Principal } from './authn.ts';
 import { addHours, auditActor, isUniqueViolation, oneTimeToken, type AccountsDeps, type Actor, type RequestMeta } from './accounts-deps.ts';
 import { invitationMail } from './accounts-mails.ts';
 import { presentCustomer, presentInvitation, presentUser, type CustomerView, type UserView } from './accounts-presenters.ts';
 import type { Locale, MemberRole } from './accounts-tables.ts';
+import type { InvitationRow } from './customers-repo.ts';
 import { hashPassword } from './passwords.ts';
 
 export interface AcceptInput {
@@ -23,6 +25,17 @@ export interface AcceptInput {
 export function createInvitationsService(deps: AccountsDeps) {
   const { db, clock, users, customers, audit, mailer } = deps;
   const invalid = () => badRequest('invalid_token', 'This invitation is invalid, expired, revoked or already used.');
+
+  /**
+   * An invitation is only as good as its sender's current rights: the inviter must still be a
+   * member whose role may grant the invited role (they may have left or been demoted since).
+   */
+  const requireInviterRights = async (invitation: InvitationRow, trx: Executor) => {
+    const inviterRole = invitation.invited_by ? await memberRole(trx, invitation.invited_by, invitation.customer_id) : null;
+    if (!canGrant(inviterRole, invitation.role)) {
+      throw badRequest('invitation_no_longer_valid', 'The person who sent this invitation can no longer grant this role; ask for a new invitation.');
+    }
+  };
 
   return {
     async invite(actor: Actor, customerId: string, input: { email: string; role: MemberRole }) {
@@ -78,6 +91,7 @@ export function createInvitationsService(deps: AccountsDeps) {
       const hash = sha256Hex(input.token);
       const pending = await customers.findPendingInvitation(hash, clock.now());
       if (!pending) throw invalid();
+      await requireInviterRights(pending, db);
       const existing = await users.findUserByEmail(pending.email);
       if (existing) {
         if (!principal || principal.secondFactorPending) throw unauthorized('sign_in_required', 'Sign in as the invited account to accept this invitation.');
@@ -88,9 +102,12 @@ export function createInvitationsService(deps: AccountsDeps) {
       const passwordHash = existing ? null : await hashPassword(input.password!);
       try {
         return await db.transaction().execute(async (trx) => {
+          // The customer lock orders this after any concurrent removal or demotion of the inviter.
+          await customers.lockCustomer(pending.customer_id, trx);
           const now = clock.now();
           const invitation = await customers.acceptInvitation(hash, now, trx);
           if (!invitation) throw invalid();
+          await requireInviterRights(invitation, trx);
           const user = existing
             ? await users.updateUser(existing.id, { email_verified_at: existing.email_verified_at ?? now, updated_at: now }, trx)
             : await users.insertUser(

@@ -13,6 +13,12 @@ import type { Principal } from './authn.ts';
 export const ALL_ROLES: MemberRole[] = ['owner', 'administrator', 'collaborator'];
 export const MANAGERS: MemberRole[] = ['owner', 'administrator'];
 
+/** Whether a member with `granter` may give `role` to someone: owners grant any role, administrators any but owner. */
+export function canGrant(granter: MemberRole | null, role: MemberRole): boolean {
+  if (granter === 'owner') return true;
+  return granter === 'administrator' && role !== 'owner';
+}
+
 /** The principal's role in `customerId`, or null when not a member. */
 export async function memberRole(db: Executor, userId: string, customerId: string): Promise<MemberRole | null> {
   if (!/^[0-9a-f-]{36}$/i.test(customerId)) return null;
