@@ -14,6 +14,7 @@ import { AppError } from '../../lib/errors.ts';
 import { requestMeta } from './accounts-routes.ts';
 import type { AccountsServices } from './index.ts';
 import { PASSWORD_MAX, PASSWORD_MIN } from './passwords.ts';
+import { line, text } from './accounts-schemas.ts';
 
 const TEXT = {
   en: {
@@ -65,11 +66,11 @@ const TEXT = {
 } as const;
 
 const tokenValue = z.string().regex(/^[A-Za-z0-9_-]{16,128}$/);
-const query = z.object({ token: z.string().max(200).optional(), lang: z.string().max(5).optional() });
-const formBase = { token: z.string().max(200), lang: z.string().max(5).optional() };
+const query = z.object({ token: line().max(200).optional(), lang: line().max(5).optional() });
+const formBase = { token: line().max(200), lang: line().max(5).optional() };
 const verifyForm = z.strictObject(formBase);
-const resetForm = z.strictObject({ ...formBase, password: z.string().max(PASSWORD_MAX), repeat: z.string().max(PASSWORD_MAX) });
-const inviteForm = z.strictObject({ ...formBase, name: z.string().max(200), password: z.string().max(PASSWORD_MAX) });
+const resetForm = z.strictObject({ ...formBase, password: text().max(PASSWORD_MAX), repeat: text().max(PASSWORD_MAX) });
+const inviteForm = z.strictObject({ ...formBase, name: line().max(200), password: text().max(PASSWORD_MAX) });
 
 function localeOf(request: FastifyRequest, lang: string | undefined): PageLocale {
   return pickLocale(request.headers['accept-language'], lang);
