@@ -12,15 +12,22 @@ export function uniqueEmail(label = 'user'): string {
   return `${label}-${randomBytes(4).toString('hex')}@example.test`;
 }
 
-/** The token in the newest mail of `template` sent to `to` (from the outbox). */
+/**
+ * The token in the newest mail of `template` sent to `to` (from the outbox). Waits a little for it:
+ * some mails (password reset) are queued after the request is answered.
+ */
 export async function mailedToken(ctx: TestContext, to: string, template: string): Promise<string> {
-  const list = await ctx.core.mailer.list({ to });
-  const entry = list.find((m) => m.template === template);
-  if (!entry) throw new Error(`no ${template} mail to ${to}`);
-  const mail = await ctx.core.mailer.show(entry.id);
-  const match = /token=([A-Za-z0-9_%-]+)/.exec(mail!.text);
-  if (!match) throw new Error(`no token in ${template} mail`);
-  return decodeURIComponent(match[1]!);
+  for (let waited = 0; ; waited += 20) {
+    const entry = (await ctx.core.mailer.list({ to })).find((m) => m.template === template);
+    if (entry) {
+      const mail = await ctx.core.mailer.show(entry.id);
+      const match = /token=([A-Za-z0-9_%-]+)/.exec(mail!.text);
+      if (!match) throw new Error(`no token in ${template} mail`);
+      return decodeURIComponent(match[1]!);
+    }
+    if (waited >= 3000) throw new Error(`no ${template} mail to ${to}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 export interface SignedUp {

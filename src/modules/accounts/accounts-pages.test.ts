@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../../../test/context.ts';
+import { mailedToken as mailedTokenOf } from './accounts-fixtures.ts';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -7,12 +8,7 @@ beforeAll(async () => {
 });
 afterAll(async () => ctx?.close());
 
-async function mailedToken(to: string, template: string): Promise<string> {
-  const mails = await ctx.core.mailer.list({ to });
-  const mail = mails.find((m) => m.template === template);
-  const text = (await ctx.core.mailer.show(mail!.id))!.text;
-  return /token=([\w-]+)/.exec(text)![1]!;
-}
+const mailedToken = (to: string, template: string) => mailedTokenOf(ctx, to, template);
 
 function form(fields: Record<string, string>): { rawBody: string; headers: Record<string, string> } {
   return { rawBody: new URLSearchParams(fields).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } };

@@ -137,7 +137,7 @@ export function accountsPages(services: AccountsServices): RoutePlugin {
       if (password !== repeat) return message(reply, locale, t.failed, t.mismatch, false);
       if (password.length < PASSWORD_MIN) return message(reply, locale, t.failed, t.tooShort, false);
       try {
-        await services.signIn.completePasswordReset(token, password, request.ip);
+        await services.passwordResets.completePasswordReset(token, password, request.ip);
         return message(reply, locale, t.resetTitle, t.resetDone, true);
       } catch (err) {
         return failure(reply, locale, err);

@@ -27,6 +27,11 @@ export function createAccountsRepo(db: Db) {
       return trx.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
     },
 
+    /** The user, locked for the rest of the transaction (serialises per-user counts such as reset mails). */
+    lockUser(id: string, trx: Executor): Promise<UserRow | undefined> {
+      return trx.selectFrom('users').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+    },
+
     insertUser(values: Insertable<UsersTable>, trx: Executor = db): Promise<UserRow> {
       return trx.insertInto('users').values(values).returningAll().executeTakeFirstOrThrow();
     },

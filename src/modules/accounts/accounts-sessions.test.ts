@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../../../test/context.ts';
 import { mailedToken, signIn, signUp, TEST_PASSWORD, uniqueEmail } from './accounts-fixtures.ts';
@@ -150,6 +151,26 @@ describe('password reset', () => {
     expect(again.body.code).toBe('invalid_token');
     expect(await auditOf('auth.password_reset', userId)).toHaveLength(1);
     expect((await ctx.core.mailer.list({ to: email })).map((m) => m.template)).toContain('accounts.password_changed');
+  });
+
+  it('answers a reset request before the address is even looked up: a known address cannot be told from an unknown one by timing', async () => {
+    const { email } = await signUp(ctx);
+    // Block the known-address work (its first query on one_time_tokens) from another connection.
+    const blocker = new pg.Client({ connectionString: ctx.core.config.databaseUrl! });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE one_time_tokens IN ACCESS EXCLUSIVE MODE');
+      const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('no answer within 2 s'), 2000));
+      const answer = await Promise.race([ctx.client().post('/api/v1/password-resets', { email }).then((r) => r.status), timeout]);
+      expect(answer).toBe(202);
+      expect((await ctx.core.mailer.list({ to: email })).map((m) => m.template)).not.toContain('accounts.password_reset');
+    } finally {
+      await blocker.query('ROLLBACK');
+      await blocker.end();
+    }
+    // Once unblocked, the work finishes after the answer: the link is mailed.
+    expect(await mailedToken(ctx, email, 'accounts.password_reset')).toMatch(/^[\w-]{16,}$/);
   });
 
   it('refuses an expired reset token', async () => {

@@ -14,6 +14,7 @@ import { createCustomersRepo } from './customers-repo.ts';
 import { customersRoutes } from './customers-routes.ts';
 import { createCustomersService } from './customers-service.ts';
 import { createInvitationsService } from './invitations-service.ts';
+import { createPasswordResetService } from './password-reset-service.ts';
 import { createSignInService } from './sign-in-service.ts';
 import { createStaffService, type OperatorInput } from './staff-service.ts';
 import type { UserView } from './accounts-presenters.ts';
@@ -21,6 +22,7 @@ import type { UserView } from './accounts-presenters.ts';
 export interface AccountsServices {
   identity: ReturnType<typeof createIdentityService>;
   signIn: ReturnType<typeof createSignInService>;
+  passwordResets: ReturnType<typeof createPasswordResetService>;
   customers: ReturnType<typeof createCustomersService>;
   invitations: ReturnType<typeof createInvitationsService>;
   staff: ReturnType<typeof createStaffService>;
@@ -54,6 +56,7 @@ export function createAccountsModule(core: Core): AccountsModule {
   const services: AccountsServices = {
     identity: createIdentityService(deps),
     signIn: createSignInService(deps),
+    passwordResets: createPasswordResetService({ ...deps, log: core.logger }),
     customers: createCustomersService(deps),
     invitations: createInvitationsService(deps),
     staff: createStaffService(deps),
@@ -66,6 +69,8 @@ export function createAccountsModule(core: Core): AccountsModule {
   };
   return {
     routes,
+    // Reset requests are worked on after their answer: let them finish before the database closes.
+    start: () => () => services.passwordResets.drain(),
     service: {
       createOperator: (input) => services.staff.createOperator(input),
       ensureFirstOperator: () => services.staff.ensureFirstOperator(),

@@ -1,27 +1,22 @@
 /**
  * Sign-in (SEC-2): password, throttling and lock-out, TOTP second factor (mandatory for staff,
- * optional for members), sign-out, and password reset.
+ * optional for members), sign-out. Password reset is in password-reset-service.ts.
  *
  * Throttling (sign-in-throttle.ts) counts failed attempts per account e-mail and per IP; beyond
  * the limit the answer is 429 before the password is even checked, so a locked account cannot be
  * probed. Unknown e-mails and wrong passwords give the same answer, after the same Argon2 work.
  */
-import { badRequest, conflict, forbidden, notFound, unauthorized } from '../../lib/errors.ts';
-import { sha256Hex } from '../../lib/crypto.ts';
+import { badRequest, conflict, forbidden, unauthorized } from '../../lib/errors.ts';
 import type { Executor } from '../../db/db.ts';
 import { createSession, type NewSession, type Principal } from './authn.ts';
-import { addHours, auditActor, oneTimeToken, type AccountsDeps, type Actor, type RequestMeta } from './accounts-deps.ts';
-import { passwordChangedMail, passwordResetMail } from './accounts-mails.ts';
+import { auditActor, type AccountsDeps, type Actor, type RequestMeta } from './accounts-deps.ts';
 import { presentUser, type UserView } from './accounts-presenters.ts';
 import type { UserRow } from './accounts-repo.ts';
-import { hashPassword, verifyDummy, verifyPassword } from './passwords.ts';
+import { verifyDummy, verifyPassword } from './passwords.ts';
 import { createSignInThrottle } from './sign-in-throttle.ts';
 import { acceptTotp, newTotpSecret, otpauthUri, totpSealContext } from './totp.ts';
 
 export type SecondFactorState = 'none' | 'required' | 'enrollment_required';
-
-/** Reset mails per account per hour; beyond, requests are silently dropped (no enumeration). */
-const MAX_RESET_MAILS_PER_HOUR = 5;
 
 /** What a session still needs: staff without TOTP must enrol; anyone with TOTP must enter a code. */
 export function secondFactorOf(user: UserRow): SecondFactorState {
@@ -30,7 +25,7 @@ export function secondFactorOf(user: UserRow): SecondFactorState {
 }
 
 export function createSignInService(deps: AccountsDeps) {
-  const { db, clock, users, audit, mailer, secrets } = deps;
+  const { db, clock, users, audit, secrets } = deps;
   const throttle = createSignInThrottle(deps);
 
   /** Checks a TOTP code and consumes its time step (a code works once). */
@@ -147,42 +142,6 @@ export function createSignInService(deps: AccountsDeps) {
 
     async signOut(principal: Principal | null): Promise<void> {
       if (principal?.sessionId) await users.revokeSession(principal.sessionId, clock.now());
-    },
-
-    /** Always succeeds from the caller's point of view: whether the e-mail exists is not revealed. */
-    async requestPasswordReset(emailInput: string, ip: string): Promise<void> {
-      const user = await users.findUserByEmail(emailInput.toLowerCase());
-      if (!user) return;
-      const now = clock.now();
-      if ((await users.countOneTimeTokensSince(user.id, 'reset_password', addHours(now, -1))) >= MAX_RESET_MAILS_PER_HOUR) return;
-      const { token, hash } = oneTimeToken();
-      await db.transaction().execute(async (trx) => {
-        await users.insertOneTimeToken({ token_hash: hash, purpose: 'reset_password', user_id: user.id, created_at: now, expires_at: new Date(now.getTime() + deps.auth.resetTtlMinutes * 60_000), used_at: null }, trx);
-        await mailer.send(passwordResetMail({ baseUrl: deps.baseUrl }, { email: user.email, userId: user.id, name: user.name, locale: user.locale }, token, deps.auth.resetTtlMinutes), trx);
-        await audit.record({ actorType: 'user', actorId: null, action: 'auth.password_reset_requested', subjectType: 'user', subjectId: user.id, ip }, trx);
-      });
-    },
-
-    /** Sets a new password with a mailed one-time token; every session of the user is closed. */
-    async completePasswordReset(token: string, password: string, ip: string): Promise<void> {
-      const hash = sha256Hex(token);
-      const invalid = () => badRequest('invalid_token', 'This reset link is invalid, expired or already used.');
-      if (!(await users.isLiveOneTimeToken(hash, 'reset_password', clock.now()))) throw invalid();
-      const passwordHash = await hashPassword(password);
-      await db.transaction().execute(async (trx) => {
-        const now = clock.now();
-        const userId = await users.consumeOneTimeToken(hash, 'reset_password', now, trx);
-        if (!userId) throw invalid();
-        const before = await users.findUserById(userId, trx);
-        if (!before) throw notFound('user_not_found');
-        // The reset link proves the mailbox, so the address counts as verified.
-        const user = await users.updateUser(userId, { password_hash: passwordHash, email_verified_at: before.email_verified_at ?? now, updated_at: now }, trx);
-        await users.expireOneTimeTokens(userId, 'reset_password', now, trx);
-        const closed = await users.revokeUserSessions(userId, now, null, trx);
-        await users.clearAccountFailures(user.email, now, trx);
-        await mailer.send(passwordChangedMail({ email: user.email, userId, name: user.name, locale: user.locale }), trx);
-        await audit.record({ actorType: user.staff_role ? 'staff' : 'user', actorId: userId, action: 'auth.password_reset', subjectType: 'user', subjectId: userId, ip, data: { sessionsClosed: closed } }, trx);
-      });
     },
   };
 }
