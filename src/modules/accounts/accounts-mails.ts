@@ -57,10 +57,10 @@ export function invitationMail(
   });
 }
 
-/** Sent after a password change or reset, so that a hijacked account is noticed. */
+/** Sent after a password change or reset (which also revoke every API token), so that a hijacked account is noticed. */
 export function passwordChangedMail(to: { email: string; userId: string; name: string; locale: Locale }): MailMessage {
   return message(to, 'accounts.password_changed', {
-    fr: ['Votre mot de passe a été modifié', `Bonjour ${to.name},\n\nLe mot de passe de votre compte Havre vient d'être modifié et vos autres sessions ont été fermées. Si ce n'était pas vous, réinitialisez-le immédiatement et contactez le support.\n`],
-    en: ['Your password was changed', `Hello ${to.name},\n\nThe password of your Havre account was just changed and your other sessions were closed. If this was not you, reset it at once and contact support.\n`],
+    fr: ['Votre mot de passe a été modifié', `Bonjour ${to.name},\n\nLe mot de passe de votre compte Havre vient d'être modifié : vos autres sessions ont été fermées et tous vos jetons d'API révoqués (créez-en de nouveaux si besoin). Si ce n'était pas vous, réinitialisez-le immédiatement et contactez le support.\n`],
+    en: ['Your password was changed', `Hello ${to.name},\n\nThe password of your Havre account was just changed: your other sessions were closed and all your API tokens revoked (create new ones if you need them). If this was not you, reset it at once and contact support.\n`],
   });
 }

@@ -128,7 +128,7 @@ export function createIdentityService(deps: AccountsDeps) {
       });
     },
 
-    /** Changes the password after checking the current one; other sessions are closed. */
+    /** Changes the password after checking the current one; other sessions and every API token are revoked. */
     async changePassword(actor: Actor, currentPassword: string, newPassword: string): Promise<void> {
       const user = await requireUserRow(actor.principal.userId);
       if (!(await verifyPassword(user.password_hash, currentPassword))) throw forbidden('wrong_password', 'The current password is not correct.');
@@ -137,8 +137,9 @@ export function createIdentityService(deps: AccountsDeps) {
         const now = clock.now();
         await users.updateUser(user.id, { password_hash: passwordHash, updated_at: now }, trx);
         const closed = await users.revokeUserSessions(user.id, now, actor.principal.sessionId, trx);
+        const tokensRevoked = await users.revokeUserApiTokens(user.id, now, trx);
         await mailer.send(passwordChangedMail({ email: user.email, userId: user.id, name: user.name, locale: user.locale }), trx);
-        await audit.record({ ...auditActor(actor), action: 'auth.password_changed', subjectType: 'user', subjectId: user.id, data: { sessionsClosed: closed } }, trx);
+        await audit.record({ ...auditActor(actor), action: 'auth.password_changed', subjectType: 'user', subjectId: user.id, data: { sessionsClosed: closed, tokensRevoked } }, trx);
       });
     },
 

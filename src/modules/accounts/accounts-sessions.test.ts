@@ -129,6 +129,40 @@ describe('API tokens', () => {
   });
 });
 
+describe('API tokens and password changes', () => {
+  const live = async (token: string) => (await ctx.client().get('/api/v1/me', { token })).status;
+  const changedMailText = async (to: string) => {
+    const mail = (await ctx.core.mailer.list({ to })).find((m) => m.template === 'accounts.password_changed');
+    return (await ctx.core.mailer.show(mail!.id))!.text;
+  };
+
+  it('a password change revokes every API token of the user, and the mail says so', async () => {
+    const { http, email, userId } = await signUp(ctx);
+    const tokens = [(await http.post('/api/v1/tokens', { name: 'ci' })).body.token, (await http.post('/api/v1/tokens', { name: 'laptop' })).body.token];
+    const other = await signUp(ctx);
+    const othersToken = (await other.http.post('/api/v1/tokens', { name: 'ci' })).body.token;
+    for (const t of [...tokens, othersToken]) expect(await live(t)).toBe(200);
+
+    expect((await http.post('/api/v1/me/password', { currentPassword: TEST_PASSWORD, newPassword: 'a brand new password' })).status).toBe(204);
+    for (const t of tokens) expect(await live(t)).toBe(401);
+    expect(await live(othersToken)).toBe(200);
+    expect((await http.get('/api/v1/tokens')).body.tokens).toEqual([]);
+    expect(await changedMailText(email)).toContain('all your API tokens revoked');
+    expect((await auditOf('auth.password_changed', userId))[0]!.data).toMatchObject({ tokensRevoked: 2 });
+  });
+
+  it('a password reset revokes every API token of the user (the account may have been taken over), and the mail says so in French too', async () => {
+    const { http, email } = await signUp(ctx, { body: { locale: 'fr' } });
+    const token = (await http.post('/api/v1/tokens', { name: 'ci' })).body.token;
+    expect(await live(token)).toBe(200);
+    await ctx.client().post('/api/v1/password-resets', { email });
+    const reset = await mailedToken(ctx, email, 'accounts.password_reset');
+    expect((await ctx.client().post('/api/v1/password-resets/complete', { token: reset, password: 'my new long password' })).status).toBe(204);
+    expect(await live(token)).toBe(401);
+    expect(await changedMailText(email)).toContain("tous vos jetons d'API révoqués");
+  });
+});
+
 describe('password reset', () => {
   it('always answers 202, mails a one-time token, sets the password and closes every session', async () => {
     const { http, email, userId } = await signUp(ctx);

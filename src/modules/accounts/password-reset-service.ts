@@ -70,7 +70,7 @@ export function createPasswordResetService(deps: AccountsDeps & { log: Backgroun
       while (pending.size > 0) await Promise.all([...pending]);
     },
 
-    /** Sets a new password with a mailed one-time token; every session of the user is closed. */
+    /** Sets a new password with a mailed one-time token; every session and API token of the user is revoked. */
     async completePasswordReset(token: string, password: string, ip: string): Promise<void> {
       const hash = sha256Hex(token);
       const invalid = () => badRequest('invalid_token', 'This reset link is invalid, expired or already used.');
@@ -86,9 +86,11 @@ export function createPasswordResetService(deps: AccountsDeps & { log: Backgroun
         const user = await users.updateUser(userId, { password_hash: passwordHash, email_verified_at: before.email_verified_at ?? now, updated_at: now }, trx);
         await users.expireOneTimeTokens(userId, 'reset_password', now, trx);
         const closed = await users.revokeUserSessions(userId, now, null, trx);
+        // The account may have been taken over: whatever it handed out goes too.
+        const tokensRevoked = await users.revokeUserApiTokens(userId, now, trx);
         await users.clearAccountFailures(user.email, now, trx);
         await mailer.send(passwordChangedMail({ email: user.email, userId, name: user.name, locale: user.locale }), trx);
-        await audit.record({ actorType: user.staff_role ? 'staff' : 'user', actorId: userId, action: 'auth.password_reset', subjectType: 'user', subjectId: userId, ip, data: { sessionsClosed: closed } }, trx);
+        await audit.record({ actorType: user.staff_role ? 'staff' : 'user', actorId: userId, action: 'auth.password_reset', subjectType: 'user', subjectId: userId, ip, data: { sessionsClosed: closed, tokensRevoked } }, trx);
       });
     },
   };
