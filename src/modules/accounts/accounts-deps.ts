@@ -5,6 +5,7 @@ import type { Config } from '../../config/config.ts';
 import type { Db } from '../../db/db.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { randomToken, sha256Hex, type SecretBox } from '../../lib/crypto.ts';
+import { forbidden } from '../../lib/errors.ts';
 import type { AuditEntryInput, AuditService } from '../audit/audit-service.ts';
 import type { Mailer } from '../mail/mail-service.ts';
 import type { AccountsRepo } from './accounts-repo.ts';
@@ -34,6 +35,15 @@ export interface Actor {
 export interface RequestMeta {
   ip: string;
   userAgent: string | null;
+}
+
+/**
+ * 403 `session_required` unless the principal signed in with a session (password, and second
+ * factor where on). For what an API token must never do: manage the second factor, change the
+ * password, mint more tokens. A leaked token must not be a way to take over the account.
+ */
+export function requireSession(principal: Principal): void {
+  if (principal.via !== 'session') throw forbidden('session_required', 'Sign in with your password to do this; API tokens cannot.');
 }
 
 /** The actor fields of an audit entry. */

@@ -6,7 +6,7 @@
 import { badRequest, conflict, forbidden, notFound, tooManyRequests } from '../../lib/errors.ts';
 import type { Executor } from '../../db/db.ts';
 import { createSession, newApiTokenValue, type NewSession } from './authn.ts';
-import { addHours, auditActor, isUniqueViolation, oneTimeToken, type AccountsDeps, type Actor, type RequestMeta } from './accounts-deps.ts';
+import { addHours, auditActor, isUniqueViolation, oneTimeToken, requireSession, type AccountsDeps, type Actor, type RequestMeta } from './accounts-deps.ts';
 import { passwordChangedMail, verificationMail } from './accounts-mails.ts';
 import { presentApiToken, presentCustomer, presentUser, type CustomerView, type UserView } from './accounts-presenters.ts';
 import type { UserRow } from './accounts-repo.ts';
@@ -130,6 +130,7 @@ export function createIdentityService(deps: AccountsDeps) {
 
     /** Changes the password after checking the current one; other sessions and every API token are revoked. */
     async changePassword(actor: Actor, currentPassword: string, newPassword: string): Promise<void> {
+      requireSession(actor.principal);
       const user = await requireUserRow(actor.principal.userId);
       if (!(await verifyPassword(user.password_hash, currentPassword))) throw forbidden('wrong_password', 'The current password is not correct.');
       const passwordHash = await hashPassword(newPassword);
@@ -145,6 +146,7 @@ export function createIdentityService(deps: AccountsDeps) {
 
     /** A new API token; the value is returned once and only its hash is kept. */
     async createApiToken(actor: Actor, input: { name: string; expiresInDays?: number | undefined }) {
+      requireSession(actor.principal);
       if (actor.principal.staffRole) throw forbidden('staff_tokens_forbidden', 'Operator staff sign in with a second factor and cannot use API tokens.');
       const { token, hash, prefix } = newApiTokenValue();
       return db.transaction().execute(async (trx) => {

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../../../test/context.ts';
-import { mailedToken, signIn, signUp, TEST_PASSWORD, uniqueEmail } from './accounts-fixtures.ts';
+import { mailedToken, signIn, signUp, TEST_PASSWORD, totpCode, uniqueEmail } from './accounts-fixtures.ts';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -126,6 +126,33 @@ describe('API tokens', () => {
     expect((await ctx.client().get('/api/v1/me', { token: body.token })).status).toBe(200);
     ctx.clock.advance(25 * 3_600_000);
     expect((await ctx.client().get('/api/v1/me', { token: body.token })).status).toBe(401);
+  });
+});
+
+describe('what an API token cannot do', () => {
+  it('[SEC-2] an API token cannot manage the second factor, change the password or mint tokens (403 session_required)', async () => {
+    const { http, userId } = await signUp(ctx);
+    const start = await http.post('/api/v1/me/totp');
+    expect((await http.post('/api/v1/me/totp/confirm', { code: totpCode(ctx, start.body.secret) })).status).toBe(200);
+    const token = (await http.post('/api/v1/tokens', { name: 'ci' })).body.token;
+    const before = await ctx.core.db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirstOrThrow();
+    const bearer = ctx.client();
+    ctx.clock.advance(60_000); // a fresh TOTP step, so a refusal is not a replayed code
+    const answers = [
+      await bearer.post('/api/v1/me/totp', undefined, { token }),
+      await bearer.post('/api/v1/me/totp/confirm', { code: totpCode(ctx, start.body.secret) }, { token }),
+      await bearer.request('DELETE', '/api/v1/me/totp', { body: { code: totpCode(ctx, start.body.secret) }, token }),
+      await bearer.post('/api/v1/me/password', { currentPassword: TEST_PASSWORD, newPassword: 'taken over by token' }, { token }),
+      await bearer.post('/api/v1/tokens', { name: 'more' }, { token }),
+    ];
+    for (const res of answers) {
+      expect(res.status).toBe(403);
+      expect(res.body.code).toBe('session_required');
+    }
+    expect(await ctx.core.db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirstOrThrow()).toEqual(before);
+    expect((await http.get('/api/v1/tokens')).body.tokens).toHaveLength(1);
+    // The token still works for what it is for.
+    expect((await bearer.get('/api/v1/me', { token })).status).toBe(200);
   });
 });
 

@@ -9,7 +9,7 @@
 import { badRequest, conflict, forbidden, unauthorized } from '../../lib/errors.ts';
 import type { Executor } from '../../db/db.ts';
 import { createSession, type NewSession, type Principal } from './authn.ts';
-import { auditActor, type AccountsDeps, type Actor, type RequestMeta } from './accounts-deps.ts';
+import { auditActor, requireSession, type AccountsDeps, type Actor, type RequestMeta } from './accounts-deps.ts';
 import { presentUser, type UserView } from './accounts-presenters.ts';
 import type { UserRow } from './accounts-repo.ts';
 import { verifyDummy, verifyPassword } from './passwords.ts';
@@ -104,6 +104,7 @@ export function createSignInService(deps: AccountsDeps) {
     /** Starts (or restarts) TOTP enrolment: a new secret, stored sealed (SEC-3), not active yet. */
     async startTotpEnrollment(principal: Principal | null): Promise<{ secret: string; otpauthUri: string }> {
       const user = await requirePendingOrUser(principal);
+      requireSession(principal!);
       if (user.totp_enabled_at) throw conflict('totp_already_enabled', 'Two-factor authentication is already on.');
       const secret = newTotpSecret();
       await users.updateUser(user.id, { totp_secret_sealed: secrets.seal(secret, totpSealContext(user.id)), totp_last_counter: null, updated_at: clock.now() });
@@ -113,6 +114,7 @@ export function createSignInService(deps: AccountsDeps) {
     /** Confirms enrolment with a first code: TOTP is on, and a pending session becomes complete. */
     async confirmTotp(principal: Principal | null, code: string, ip: string): Promise<UserView> {
       const user = await requirePendingOrUser(principal);
+      requireSession(principal!);
       if (user.totp_enabled_at) throw conflict('totp_already_enabled', 'Two-factor authentication is already on.');
       if (!user.totp_secret_sealed) throw conflict('totp_not_started', 'Start with POST /api/v1/me/totp.');
       const secret = secrets.open(user.totp_secret_sealed, totpSealContext(user.id));
@@ -129,6 +131,7 @@ export function createSignInService(deps: AccountsDeps) {
 
     /** Members may turn TOTP off with a current code; staff may not (SEC-2). */
     async disableTotp(actor: Actor, code: string): Promise<UserView> {
+      requireSession(actor.principal);
       const user = await requirePendingOrUser(actor.principal);
       if (user.staff_role) throw forbidden('totp_mandatory', 'Two-factor authentication is mandatory for operator staff.');
       if (!user.totp_enabled_at) throw conflict('totp_not_enabled', 'Two-factor authentication is not on.');
