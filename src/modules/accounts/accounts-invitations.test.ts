@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../../../test/context.ts';
 import { addMember, mailedToken, signUp, TEST_PASSWORD, uniqueEmail } from './accounts-fixtures.ts';
+import { MAX_INVITATIONS_PER_CUSTOMER_PER_HOUR } from './invitations-service.ts';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -63,5 +64,34 @@ describe("an invitation is only as good as its sender's current rights", () => {
     expect((await accept(sent.collaboratorByCoOwner!)).status).toBe(200);
     const statuses = (await owner.http.get(`${base}/invitations`)).body.invitations.map((i: { status: string }) => i.status).sort();
     expect(statuses).toEqual(['accepted', 'accepted', 'accepted', 'revoked', 'revoked']);
+  });
+});
+
+describe('who may send invitation mails, and how many', () => {
+  it('[ACC-2] an account whose e-mail address is not verified cannot invite (403 email_not_verified)', async () => {
+    const owner = await signUp(ctx, { verify: false });
+    const email = uniqueEmail('invitee');
+    const refused = await owner.http.post(`/api/v1/customers/${owner.customerId}/invitations`, { email, role: 'collaborator' });
+    expect(refused.status).toBe(403);
+    expect(refused.body.code).toBe('email_not_verified');
+    expect(await ctx.core.mailer.list({ to: email })).toEqual([]);
+    const verification = await mailedToken(ctx, owner.email, 'accounts.verify_email');
+    expect((await owner.http.post('/api/v1/email-verifications', { token: verification })).status).toBe(200);
+    expect((await owner.http.post(`/api/v1/customers/${owner.customerId}/invitations`, { email, role: 'collaborator' })).status).toBe(201);
+  });
+
+  it(`[ACC-2] a customer sends at most ${MAX_INVITATIONS_PER_CUSTOMER_PER_HOUR} invitations an hour (429 too_many_invitations)`, async () => {
+    const owner = await signUp(ctx);
+    const invite = (email: string) => owner.http.post(`/api/v1/customers/${owner.customerId}/invitations`, { email, role: 'collaborator' });
+    const answers = await Promise.all(Array.from({ length: MAX_INVITATIONS_PER_CUSTOMER_PER_HOUR + 5 }, () => invite(uniqueEmail('bulk'))));
+    expect(answers.filter((a) => a.status === 201)).toHaveLength(MAX_INVITATIONS_PER_CUSTOMER_PER_HOUR);
+    const refused = answers.filter((a) => a.status === 429);
+    expect(refused).toHaveLength(5);
+    expect(refused[0]!.body.code).toBe('too_many_invitations');
+    expect(Number(refused[0]!.headers.get('retry-after'))).toBeLessThanOrEqual(3600);
+    const mails = (await ctx.core.mailer.list({ limit: 1000 })).filter((m) => m.template === 'accounts.invitation' && m.to.startsWith('bulk-'));
+    expect(mails).toHaveLength(MAX_INVITATIONS_PER_CUSTOMER_PER_HOUR);
+    ctx.clock.advance(61 * 60_000);
+    expect((await invite(uniqueEmail('later'))).status).toBe(201);
   });
 });

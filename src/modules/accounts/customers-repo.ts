@@ -134,6 +134,17 @@ export function createCustomersRepo(db: Db) {
       return Number(res.numUpdatedRows);
     },
 
+    /** How many invitations the customer sent since `since`, and when the oldest of them was sent. */
+    async countInvitationsSince(customerId: string, since: Date, trx: Executor = db): Promise<{ count: number; oldest: Date | null }> {
+      const row = await trx
+        .selectFrom('invitations')
+        .select((eb) => [eb.fn.countAll<string>().as('n'), eb.fn.min('created_at').as('oldest')])
+        .where('customer_id', '=', customerId)
+        .where('created_at', '>', since)
+        .executeTakeFirstOrThrow();
+      return { count: Number(row.n), oldest: row.oldest ? new Date(row.oldest as Date) : null };
+    },
+
     listInvitations(customerId: string, trx: Executor = db): Promise<InvitationRow[]> {
       return trx.selectFrom('invitations').selectAll().where('customer_id', '=', customerId).orderBy('created_at', 'desc').limit(200).execute();
     },

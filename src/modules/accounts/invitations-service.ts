@@ -3,7 +3,7 @@
  * address; accepting it proves the mailbox, so a new account made from it counts as verified. An
  * existing account joins only when signed in as that account.
  */
-import { badRequest, conflict, forbidden, notFound, unauthorized } from '../../lib/errors.ts';
+import { badRequest, conflict, forbidden, notFound, tooManyRequests, unauthorized } from '../../lib/errors.ts';
 import { sha256Hex } from '../../lib/crypto.ts';
 import type { Executor } from '../../db/db.ts';
 import { authorizeMember, canGrant, memberRole, MANAGERS } from './membership.ts';
@@ -14,6 +14,13 @@ import { presentCustomer, presentInvitation, presentUser, type CustomerView, typ
 import type { Locale, MemberRole } from './accounts-tables.ts';
 import type { InvitationRow } from './customers-repo.ts';
 import { hashPassword } from './passwords.ts';
+
+/**
+ * Invitation mails a customer may send per hour. Each one mails an address the customer chose, so
+ * without a cap an account could use Havre to send mail at will. (A named constant, not config:
+ * the config schema belongs to another part of Havre; move it there when it needs tuning.)
+ */
+export const MAX_INVITATIONS_PER_CUSTOMER_PER_HOUR = 20;
 
 export interface AcceptInput {
   token: string;
@@ -41,14 +48,22 @@ export function createInvitationsService(deps: AccountsDeps) {
     async invite(actor: Actor, customerId: string, input: { email: string; role: MemberRole }) {
       const actorRole = await authorizeMember(db, actor.principal, customerId, MANAGERS);
       if (input.role === 'owner' && actorRole !== 'owner') throw forbidden('owner_required', 'Only an owner can invite an owner.');
+      // Only a proven mailbox may make Havre mail others.
+      if (!actor.principal.emailVerified) throw forbidden('email_not_verified', 'Confirm your e-mail address before inviting anyone.');
       const email = input.email.toLowerCase();
       const { token, hash } = oneTimeToken();
       return db.transaction().execute(async (trx) => {
         const customer = await customers.lockCustomer(customerId, trx);
         if (!customer) throw notFound('customer_not_found');
+        // Counted under the customer lock, so concurrent invitations cannot overrun the cap.
+        const now = clock.now();
+        const recent = await customers.countInvitationsSince(customerId, addHours(now, -1), trx);
+        if (recent.count >= MAX_INVITATIONS_PER_CUSTOMER_PER_HOUR) {
+          const retryMs = (recent.oldest?.getTime() ?? now.getTime()) + 3_600_000 - now.getTime();
+          throw tooManyRequests('too_many_invitations', `At most ${MAX_INVITATIONS_PER_CUSTOMER_PER_HOUR} invitations an hour; try again later.`, Math.max(1, Math.ceil(retryMs / 1000)));
+        }
         const invitee = await users.findUserByEmail(email, trx);
         if (invitee && (await customers.findMembership(customerId, invitee.id, trx))) throw conflict('already_member', 'This person is already a member.');
-        const now = clock.now();
         await customers.revokePendingInvitations(customerId, email, now, trx);
         const invitation = await customers.insertInvitation(
           { customer_id: customerId, email, role: input.role, invited_by: actor.principal.userId, token_hash: hash, created_at: now, expires_at: addHours(now, deps.auth.invitationTtlDays * 24), accepted_at: null, revoked_at: null },
