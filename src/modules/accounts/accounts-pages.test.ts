@@ -65,6 +65,8 @@ describe('pages behind e-mailed links', () => {
 
   it('[ACC-2] the invitation link creates the account and joins the company', async () => {
     const owner = await signUp('page-owner@example.test');
+    // Only a verified address may invite.
+    expect((await owner.post('/api/v1/email-verifications', { token: await mailedToken('page-owner@example.test', 'accounts.verify_email') })).status).toBe(200);
     const customerId = (await owner.get('/api/v1/customers')).body.customers[0].id;
     expect((await owner.post(`/api/v1/customers/${customerId}/invitations`, { email: 'page-invitee@example.test', role: 'collaborator' })).status).toBe(201);
     const token = await mailedToken('page-invitee@example.test', 'accounts.invitation');
