@@ -6,7 +6,7 @@
  */
 import { badRequest, conflict, forbidden, notFound } from '../../lib/errors.ts';
 import type { Executor } from '../../db/db.ts';
-import { authorizeMember, canGrant, ALL_ROLES, MANAGERS } from './membership.ts';
+import { authorizeMember, canGrant, lockAsMember, ALL_ROLES, MANAGERS } from './membership.ts';
 import { auditActor, type AccountsDeps, type Actor } from './accounts-deps.ts';
 import { presentCustomer, presentMember, type CustomerView } from './accounts-presenters.ts';
 import type { MemberRole } from './accounts-tables.ts';
@@ -22,12 +22,8 @@ export interface CustomerPatch {
 export function createCustomersService(deps: AccountsDeps) {
   const { db, clock, customers, audit } = deps;
 
-  /** Locks the customer and returns it (it exists: the caller was just authorized as a member). */
-  const lock = async (customerId: string, trx: Executor) => {
-    const customer = await customers.lockCustomer(customerId, trx);
-    if (!customer) throw notFound('customer_not_found');
-    return customer;
-  };
+  /** Locks the customer and authorizes the actor again under the lock (their role may have just changed). */
+  const lock = (actor: Actor, customerId: string, roles: MemberRole[], trx: Executor) => lockAsMember(customers, trx, actor.principal, customerId, roles);
 
   const requireMember = async (customerId: string, userId: string, trx: Executor) => {
     const membership = await customers.findMembership(customerId, userId, trx);
@@ -59,9 +55,9 @@ export function createCustomersService(deps: AccountsDeps) {
 
     /** Owners and administrators update the company data and the two contacts. */
     async updateCustomer(actor: Actor, customerId: string, patch: CustomerPatch): Promise<CustomerView> {
-      const role = await authorizeMember(db, actor.principal, customerId, MANAGERS);
+      await authorizeMember(db, actor.principal, customerId, MANAGERS);
       return db.transaction().execute(async (trx) => {
-        await lock(customerId, trx);
+        const { role } = await lock(actor, customerId, MANAGERS, trx);
         if (patch.contactUserId !== undefined && !(await customers.findMembership(customerId, patch.contactUserId, trx))) {
           throw badRequest('contact_not_member', 'The designated contact must be a member of the customer.');
         }
@@ -92,9 +88,9 @@ export function createCustomersService(deps: AccountsDeps) {
     },
 
     async changeRole(actor: Actor, customerId: string, userId: string, role: MemberRole) {
-      const actorRole = await authorizeMember(db, actor.principal, customerId, MANAGERS);
+      await authorizeMember(db, actor.principal, customerId, MANAGERS);
       return db.transaction().execute(async (trx) => {
-        const customer = await lock(customerId, trx);
+        const { customer, role: actorRole } = await lock(actor, customerId, MANAGERS, trx);
         const membership = await requireMember(customerId, userId, trx);
         if (membership.role !== role) {
           await checkOwnerRules(actorRole, customerId, membership.role, role, trx);
@@ -111,9 +107,10 @@ export function createCustomersService(deps: AccountsDeps) {
     /** Managers remove members; any member may leave. The designated contact falls back to an owner. */
     async removeMember(actor: Actor, customerId: string, userId: string): Promise<void> {
       const self = userId === actor.principal.userId;
-      const actorRole = await authorizeMember(db, actor.principal, customerId, self ? ALL_ROLES : MANAGERS);
+      const allowed = self ? ALL_ROLES : MANAGERS;
+      await authorizeMember(db, actor.principal, customerId, allowed);
       await db.transaction().execute(async (trx) => {
-        const customer = await lock(customerId, trx);
+        const { customer, role: actorRole } = await lock(actor, customerId, allowed, trx);
         const membership = await requireMember(customerId, userId, trx);
         // Leaving on one's own needs no owner rights, but the last owner still cannot leave.
         await checkOwnerRules(self ? 'owner' : actorRole, customerId, membership.role, null, trx);

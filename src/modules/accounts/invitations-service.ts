@@ -6,7 +6,7 @@
 import { badRequest, conflict, forbidden, notFound, tooManyRequests, unauthorized } from '../../lib/errors.ts';
 import { sha256Hex } from '../../lib/crypto.ts';
 import type { Executor } from '../../db/db.ts';
-import { authorizeMember, canGrant, memberRole, MANAGERS } from './membership.ts';
+import { authorizeMember, canGrant, lockAsMember, memberRole, MANAGERS } from './membership.ts';
 import { createSession, type NewSession, type Principal } from './authn.ts';
 import { addHours, auditActor, isUniqueViolation, oneTimeToken, type AccountsDeps, type Actor, type RequestMeta } from './accounts-deps.ts';
 import { invitationMail } from './accounts-mails.ts';
@@ -46,15 +46,18 @@ export function createInvitationsService(deps: AccountsDeps) {
 
   return {
     async invite(actor: Actor, customerId: string, input: { email: string; role: MemberRole }) {
-      const actorRole = await authorizeMember(db, actor.principal, customerId, MANAGERS);
-      if (input.role === 'owner' && actorRole !== 'owner') throw forbidden('owner_required', 'Only an owner can invite an owner.');
+      const ownerCheck = (role: MemberRole) => {
+        if (input.role === 'owner' && role !== 'owner') throw forbidden('owner_required', 'Only an owner can invite an owner.');
+      };
+      ownerCheck(await authorizeMember(db, actor.principal, customerId, MANAGERS));
       // Only a proven mailbox may make Havre mail others.
       if (!actor.principal.emailVerified) throw forbidden('email_not_verified', 'Confirm your e-mail address before inviting anyone.');
       const email = input.email.toLowerCase();
       const { token, hash } = oneTimeToken();
       return db.transaction().execute(async (trx) => {
-        const customer = await customers.lockCustomer(customerId, trx);
-        if (!customer) throw notFound('customer_not_found');
+        // Again under the lock: the role read above may have changed since.
+        const { customer, role } = await lockAsMember(customers, trx, actor.principal, customerId, MANAGERS);
+        ownerCheck(role);
         // Counted under the customer lock, so concurrent invitations cannot overrun the cap.
         const now = clock.now();
         const recent = await customers.countInvitationsSince(customerId, addHours(now, -1), trx);

@@ -9,6 +9,7 @@ import type { Executor } from '../../db/db.ts';
 import { forbidden, notFound } from '../../lib/errors.ts';
 import type { MemberRole } from './accounts-tables.ts';
 import type { Principal } from './authn.ts';
+import type { CustomerRow, CustomersRepo } from './customers-repo.ts';
 
 export const ALL_ROLES: MemberRole[] = ['owner', 'administrator', 'collaborator'];
 export const MANAGERS: MemberRole[] = ['owner', 'administrator'];
@@ -41,6 +42,24 @@ export async function authorizeMember(
   if (!role) throw notFound(notFoundCode);
   if (!roles.includes(role)) throw forbidden('role_required', `This needs one of the roles: ${roles.join(', ')}.`);
   return role;
+}
+
+/**
+ * Locks the customer row for the rest of `trx`, then authorizes the principal again. The role read
+ * before the lock (`authorizeMember`, to fail fast) may be stale by the time the lock is held: a
+ * concurrent demotion or removal holds the same lock, so only a read after it is current.
+ */
+export async function lockAsMember(
+  customers: Pick<CustomersRepo, 'lockCustomer'>,
+  trx: Executor,
+  principal: Principal,
+  customerId: string,
+  roles: MemberRole[],
+): Promise<{ customer: CustomerRow; role: MemberRole }> {
+  const customer = await customers.lockCustomer(customerId, trx);
+  if (!customer) throw notFound('customer_not_found');
+  const role = await authorizeMember(trx, principal, customerId, roles);
+  return { customer, role };
 }
 
 /** Customers the user belongs to, with their role: used to pick a default customer. */
