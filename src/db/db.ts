@@ -29,7 +29,8 @@ function redactUrl(db: Db): string {
 }
 
 export function createDb(connectionString: string, max = 10): Db {
-  const pool = new pg.Pool({ connectionString, max, application_name: 'havre' });
+  // connectionTimeoutMillis: an exhausted pool is an error after 10 s, never a silent hang.
+  const pool = new pg.Pool({ connectionString, max, application_name: 'havre', connectionTimeoutMillis: 10_000 });
   let where = 'unknown host';
   try {
     const u = new URL(connectionString);

@@ -93,7 +93,15 @@ interface Entry {
   lastUsed: number;
 }
 
-export function createTenantConnections(limits: ConnectionLimits, resolveTarget: (tenantDatabaseId: string) => Promise<TenantTarget>) {
+/**
+ * `restorePassword`: called once when connecting as a tenant role fails authentication (SQLSTATE
+ * 28P01: the tenant changed its own password); the connection is then retried once.
+ */
+export function createTenantConnections(
+  limits: ConnectionLimits,
+  resolveTarget: (tenantDatabaseId: string) => Promise<TenantTarget>,
+  restorePassword?: (tenantDatabaseId: string) => Promise<void>,
+) {
   // At the cap, each new waiter makes an idle client of another pool close (see pump).
   const gate = createGate(limits.globalMax, limits.acquireTimeoutMs ?? 10_000, () => setImmediate(pump));
   /** Insertion order = least recently used first (an entry is moved to the end on each use). */
@@ -209,7 +217,14 @@ export function createTenantConnections(limits: ConnectionLimits, resolveTarget:
       entry.active++;
       entry.lastUsed = Date.now();
       try {
-        const client = await entry.pool.connect();
+        let client: pg.PoolClient;
+        try {
+          client = await entry.pool.connect();
+        } catch (err) {
+          if ((err as { code?: string }).code !== '28P01' || !restorePassword) throw err;
+          await restorePassword(tenantDatabaseId);
+          client = await entry.pool.connect();
+        }
         try {
           const result = await fn(client);
           client.release();

@@ -146,3 +146,34 @@ export async function findTenantDatabaseWithServer(db: Executor, id: string) {
     .where('td.id', '=', id)
     .executeTakeFirst();
 }
+
+/**
+ * Locks the row of an active server until the end of `trx` (FOR NO KEY UPDATE: it serialises
+ * reservations on that server without blocking foreign-key checks). False when it is not active.
+ */
+export async function lockActiveServer(trx: Executor, id: string): Promise<boolean> {
+  const { rows } = await sql<{ id: string }>`SELECT id FROM database_servers WHERE id = ${id} AND status = 'active' FOR NO KEY UPDATE`.execute(trx);
+  return rows.length === 1;
+}
+
+/** Heartbeat of a provisioning in progress: keeps its `creating` row younger than the leftover cutoff. */
+export async function touchCreating(db: Executor, id: string, now: Date): Promise<boolean> {
+  const res = await db.updateTable('tenant_databases').set({ updated_at: now }).where('id', '=', id).where('state', '=', 'creating').executeTakeFirst();
+  return res.numUpdatedRows > 0n;
+}
+
+/**
+ * Takes a leftover for cleaning (compare-and-set on `updated_at`): of several sweepers (nodes),
+ * exactly one wins a given row, and a provisioning that is still alive (it bumped `updated_at`)
+ * is not taken.
+ */
+export async function leaseLeftover(db: Executor, row: TenantDatabaseRow, now: Date): Promise<boolean> {
+  const res = await db
+    .updateTable('tenant_databases')
+    .set({ updated_at: now })
+    .where('id', '=', row.id)
+    .where('state', '=', row.state)
+    .where('updated_at', '=', row.updated_at)
+    .executeTakeFirst();
+  return res.numUpdatedRows > 0n;
+}

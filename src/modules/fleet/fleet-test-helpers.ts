@@ -2,7 +2,7 @@
 import pg from 'pg';
 import type { TestContext, HttpClient } from '../../../test/context.ts';
 import { createSession } from '../accounts/authn.ts';
-import type { FleetModule, ServerView } from './index.ts';
+import { isNoPooledDatabase, type FleetModule, type ServerView, type TenantDatabaseView } from './index.ts';
 
 export function fleetOf(ctx: TestContext): FleetModule {
   return ctx.app.modules.fleet;
@@ -55,4 +55,31 @@ export async function staffClient(ctx: TestContext, role: 'admin' | 'support' | 
   http.cookie = `havre_session=${session.token}`;
   http.csrfToken = session.csrfToken;
   return http;
+}
+
+/**
+ * What a caller of `acquire` does (as tenants.create): claim in a transaction; with no pooled
+ * database ready, provision one outside any transaction and claim again.
+ */
+export async function acquireDatabase(ctx: TestContext, region: string): Promise<TenantDatabaseView> {
+  const fleet = fleetOf(ctx);
+  let prefer: string | undefined;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await ctx.core.db.transaction().execute((trx) => fleet.databases.acquire(region, trx, { prefer }));
+    } catch (err) {
+      if (!isNoPooledDatabase(err) || attempt >= 4) throw err;
+      prefer = await fleet.databases.ensureAvailable(region);
+    }
+  }
+}
+
+/** afterAll of fleet tests: drops every live tenant database of the context, then closes it. */
+export async function dropAllAndClose(ctx: TestContext | undefined): Promise<void> {
+  if (!ctx) return;
+  const fleet = fleetOf(ctx);
+  const rows = await ctx.core.db.selectFrom('tenant_databases').select('id').where('state', 'in', ['pooled', 'assigned']).execute();
+  await Promise.all(rows.map((r) => fleet.databases.drop(r.id)));
+  await fleet.connections.closeAll();
+  await ctx.close();
 }

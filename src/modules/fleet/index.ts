@@ -4,11 +4,12 @@
  *
  *   servers.ts          registration (probe, harden, sealed URL), listing, embedded servers
  *   provisioner.ts      create/drop a tenant database, crash-safe; sweeper of leftovers
- *   warm-pool.ts        placement (least loaded), acquire, background refill
+ *   warm-pool.ts        placement (least loaded), acquire (claim only), ensureAvailable, background refill
  *   connections.ts      per-tenant pg pools with idle eviction and one global cap
  *   admin-connections.ts, server-checks.ts, sql-names.ts, fleet-repo.ts, fleet-routes.ts, fleet-metrics.ts
  */
 import type pg from 'pg';
+import type { Logger } from 'pino';
 import type { Core, HavreModule } from '../../app.ts';
 import type { Db, Trx } from '../../db/db.ts';
 import type { SecretBox } from '../../lib/crypto.ts';
@@ -18,9 +19,11 @@ import { createTenantConnections, type ConnectionStats, type TenantTarget } from
 import * as repo from './fleet-repo.ts';
 import { registerFleetMetrics } from './fleet-metrics.ts';
 import { fleetRoutes } from './fleet-routes.ts';
-import { createProvisioner, tenantPasswordContext } from './provisioner.ts';
+import { createProvisioner, tenantPasswordContext, type Provisioner } from './provisioner.ts';
 import { createServerService, type AddedServerView, type AddServerInput, type ServerActor, type ServerView } from './servers.ts';
 import { createWarmPool, type RefillOptions, type TenantDatabaseView } from './warm-pool.ts';
+
+export { isNoPooledDatabase, NO_POOLED_DATABASE } from './warm-pool.ts';
 
 export type { AddedServerView, ServerView, TenantDatabaseView };
 
@@ -34,12 +37,21 @@ export interface FleetModule extends HavreModule {
   };
   databases: {
     /**
-     * Claims a tenant database in `region` inside the caller's transaction `trx`: from the warm pool
-     * of the least-loaded server of that region, or, when the pool is empty, one created on the spot
-     * (created outside `trx`, then claimed in it). If `trx` rolls back, the database stays pooled.
-     * Throws AppError 400 `unknown_region` / 503 `no_server_in_region`.
+     * Claims a pooled tenant database in `region` inside the caller's transaction `trx` (`prefer`
+     * first, then the least-loaded server that has one). It NEVER provisions (no DDL or network
+     * inside `trx`): when none is ready it throws AppError 503 `no_pooled_database`
+     * (`isNoPooledDatabase(err)`); the caller then rolls `trx` back, calls `ensureAvailable`
+     * outside any transaction, and retries. If `trx` rolls back, the database stays pooled.
+     * Also 400 `unknown_region` / 503 `no_server_in_region`.
      */
-    acquire(region: string, trx: Trx): Promise<TenantDatabaseView>;
+    acquire(region: string, trx: Trx, options?: { prefer?: string }): Promise<TenantDatabaseView>;
+    /**
+     * Provisions one pooled database on the least-loaded server of `region` with room (every
+     * non-dropped database counts against max_tenants), outside any transaction; returns its id
+     * (pass it as `prefer` to `acquire`). Must not be called inside a control-plane transaction.
+     * 503 `region_full` / `no_server_in_region`.
+     */
+    ensureAvailable(region: string): Promise<string>;
     get(id: string): Promise<TenantDatabaseView | null>;
     /** Drops an assigned (or pooled) database and its role: dropping → dropped. False when it was in neither state. */
     drop(id: string): Promise<boolean>;
@@ -62,13 +74,32 @@ export interface FleetModule extends HavreModule {
   };
 }
 
+/** A live tenant database with its server and its decrypted password, else 404. */
+async function openTenantDatabase(deps: { db: Db; secrets: SecretBox }, id: string) {
+  const row = await repo.findTenantDatabaseWithServer(deps.db, id);
+  if (!row || (row.state !== 'assigned' && row.state !== 'pooled')) throw notFound('tenant_database_not_found', 'No such tenant database.');
+  const password = deps.secrets.open(row.role_password_sealed, tenantPasswordContext(row.id));
+  return { row, server: { id: row.server_id, admin_url_sealed: row.admin_url_sealed }, password };
+}
+
 /** How the module finds a tenant database's connection settings (tenant role, decrypted password). */
 export function tenantTargetResolver(deps: { db: Db; secrets: SecretBox; admin: AdminConnections }) {
   return async (id: string): Promise<TenantTarget> => {
-    const row = await repo.findTenantDatabaseWithServer(deps.db, id);
-    if (!row || (row.state !== 'assigned' && row.state !== 'pooled')) throw notFound('tenant_database_not_found', 'No such tenant database.');
-    const password = deps.secrets.open(row.role_password_sealed, tenantPasswordContext(row.id));
-    return { client: deps.admin.tenantTarget({ id: row.server_id, admin_url_sealed: row.admin_url_sealed }, { databaseName: row.database_name, roleName: row.role_name, password }) };
+    const { row, server, password } = await openTenantDatabase(deps, id);
+    return { client: deps.admin.tenantTarget(server, { databaseName: row.database_name, roleName: row.role_name, password }) };
+  };
+}
+
+/**
+ * After an authentication failure as a tenant role (the tenant changed its own password with
+ * ALTER ROLE): sets the sealed password back, as admin. Not audited (nothing changes in what Havre
+ * holds), but logged.
+ */
+export function tenantPasswordRestorer(deps: { db: Db; secrets: SecretBox; provisioner: Provisioner; logger: Logger }) {
+  return async (id: string): Promise<void> => {
+    const { row, server, password } = await openTenantDatabase(deps, id);
+    deps.logger.warn({ tenantDatabaseId: id, role: row.role_name }, 'tenant role password did not match the sealed one: restoring it');
+    await deps.provisioner.restorePassword(server, row.role_name, password);
   };
 }
 
@@ -76,9 +107,9 @@ export function createFleetModule(core: Core): FleetModule {
   const { db, clock, secrets, config, logger } = core;
   const admin = createAdminConnections({ secrets });
   const servers = createServerService({ db, clock, secrets, config, audit: core.audit, admin });
-  const provisioner = createProvisioner({ db, clock, secrets, admin, roleConnectionLimit: config.tenants.roleConnectionLimit });
+  const provisioner = createProvisioner({ db, clock, secrets, admin, roleConnectionLimit: config.tenants.roleConnectionLimit, logger });
   const warmPool = createWarmPool({ db, clock, config, logger, provisioner });
-  const tenants = createTenantConnections(config.tenants.connections, tenantTargetResolver({ db, secrets, admin }));
+  const tenants = createTenantConnections(config.tenants.connections, tenantTargetResolver({ db, secrets, admin }), tenantPasswordRestorer({ db, secrets, provisioner, logger }));
   registerFleetMetrics(core.metrics.registry, { db, stats: () => tenants.stats() });
 
   const closeAll = async () => {
@@ -105,7 +136,8 @@ export function createFleetModule(core: Core): FleetModule {
     },
     servers,
     databases: {
-      acquire: (region, trx) => warmPool.acquire(region, trx),
+      acquire: (region, trx, options) => warmPool.acquire(region, trx, options),
+      ensureAvailable: (region) => warmPool.ensureAvailable(region),
       async get(id) {
         const row = await repo.findTenantDatabaseWithServer(db, id);
         if (!row) return null;

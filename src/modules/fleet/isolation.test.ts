@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../../../test/context.ts';
-import { adminUrlOf, fleetOf, registerRegionServers, urlAs, withClient } from './fleet-test-helpers.ts';
+import { acquireDatabase, adminUrlOf, fleetOf, registerRegionServers, urlAs, withClient } from './fleet-test-helpers.ts';
 import type { TenantDatabaseView } from './index.ts';
 import { tenantPasswordContext } from './provisioner.ts';
 
@@ -21,9 +21,8 @@ beforeAll(async () => {
   ctx = await createTestContext({ config: { tenants: { warmPoolSize: 0, roleConnectionLimit: 7 } } });
   await registerRegionServers(ctx);
   frUrl = adminUrlOf(ctx, 'fr');
-  const fleet = fleetOf(ctx);
-  a = await ctx.core.db.transaction().execute((trx) => fleet.databases.acquire('fr', trx));
-  b = await ctx.core.db.transaction().execute((trx) => fleet.databases.acquire('fr', trx));
+  a = await acquireDatabase(ctx, 'fr');
+  b = await acquireDatabase(ctx, 'fr');
   const sealed = async (id: string) => (await ctx.core.db.selectFrom('tenant_databases').select('role_password_sealed').where('id', '=', id).executeTakeFirstOrThrow()).role_password_sealed;
   passwordA = ctx.core.secrets.open(await sealed(a.id), tenantPasswordContext(a.id));
   passwordB = ctx.core.secrets.open(await sealed(b.id), tenantPasswordContext(b.id));
@@ -106,7 +105,8 @@ describe('tenant isolation', () => {
     for (const r of roles) {
       expect(r).toMatchObject({ rolsuper: false, rolcreaterole: false, rolcreatedb: false, rolreplication: false, rolbypassrls: false, rolinherit: false, rolcanlogin: true, rolconnlimit: 7 });
     }
-    // The database belongs to the role; PUBLIC has no right on it; the role is a member of nothing.
+    // The database belongs to the server's admin role (not the tenant: it must not alter it);
+    // PUBLIC has no right on it; the role is a member of nothing.
     const db = await withClient(frUrl, async (c) =>
       (
         await c.query(
@@ -118,12 +118,58 @@ describe('tenant isolation', () => {
         )
       ).rows[0],
     );
-    expect(db).toEqual({ owner: a.roleName, public_rights: false, memberships: 0 });
+    expect(db).toEqual({ owner: decodeURIComponent(new URL(frUrl).username), public_rights: false, memberships: 0 });
     // The public schema of the tenant database is the tenant's, closed to PUBLIC.
     const schema = await asTenantA(a.databaseName, async (c) =>
       (await c.query(`SELECT pg_get_userbyid(nspowner) AS owner, EXISTS (SELECT 1 FROM aclexplode(nspacl) x WHERE x.grantee = 0) AS public_rights FROM pg_namespace WHERE nspname = 'public'`)).rows[0],
     );
     expect(schema).toEqual({ owner: a.roleName, public_rights: false });
+    // …and it owns what it creates there.
+    const table = await asTenantA(a.databaseName, async (c) => {
+      await c.query('CREATE TABLE owned_by_me (v int)');
+      await c.query('CREATE SCHEMA app; CREATE TABLE app.t (v int)');
+      return (await c.query(`SELECT pg_get_userbyid(relowner) AS owner FROM pg_class WHERE relname = 'owned_by_me'`)).rows[0];
+    });
+    expect(table).toEqual({ owner: a.roleName });
+  });
+
+  it('[TEN-1] cannot alter its own database (IS_TEMPLATE, CONNECTION LIMIT, SET, RENAME) nor open it to PUBLIC', async () => {
+    await asTenantA(a.databaseName, async (c) => {
+      const db = a.databaseName;
+      await expect(c.query(`ALTER DATABASE ${db} IS_TEMPLATE true`)).rejects.toThrow(/must be owner/);
+      await expect(c.query(`ALTER DATABASE ${db} CONNECTION LIMIT 1000`)).rejects.toThrow(/must be owner/);
+      await expect(c.query(`ALTER DATABASE ${db} SET search_path = public, pg_catalog`)).rejects.toThrow(/must be owner/);
+      await expect(c.query(`ALTER DATABASE ${db} RENAME TO zz`)).rejects.toThrow(/must be owner|permission denied/);
+      // No grant option: the statement does nothing (a warning), PUBLIC still has no right.
+      await c.query(`GRANT CONNECT ON DATABASE ${db} TO PUBLIC`).catch(() => {});
+      await c.query(`GRANT CONNECT ON DATABASE ${db} TO ${b.roleName}`).catch(() => {});
+    });
+    const acl = await withClient(frUrl, async (c) => (await c.query(`SELECT datacl::text[] AS acl FROM pg_database WHERE datname = $1`, [a.databaseName])).rows[0].acl as string[]);
+    expect(acl.filter((e) => e.startsWith('=') || e.startsWith(`${b.roleName}=`))).toEqual([]);
+    await expect(withClient(urlAs(frUrl, b.roleName, passwordB, a.databaseName), (c) => c.query('SELECT 1'))).rejects.toThrow(/permission denied for database/);
+  });
+
+  it('[TEN-1] cannot see the sessions or statistics of other tenants (pg_stat_activity, pg_stat_database closed)', async () => {
+    await asTenantA(a.databaseName, async (c) => {
+      await expect(c.query('SELECT pid, usename, datname FROM pg_stat_activity')).rejects.toThrow(/permission denied/);
+      await expect(c.query('SELECT datname, xact_commit FROM pg_stat_database')).rejects.toThrow(/permission denied/);
+      await expect(c.query('SELECT * FROM pg_stat_get_activity(NULL)')).rejects.toThrow(/permission denied/);
+      // Its own normal use still works.
+      await c.query('CREATE TABLE IF NOT EXISTS stats_ok (v int); INSERT INTO stats_ok VALUES (1)');
+      expect((await c.query('SELECT count(*)::int AS n FROM stats_ok')).rows).toEqual([{ n: 1 }]);
+      expect((await c.query('SELECT pg_backend_pid() > 0 AS ok')).rows).toEqual([{ ok: true }]);
+    });
+  });
+
+  it('[TEN-1] a tenant that changes its own password does not lock Havre out: the sealed one is restored', async () => {
+    const fleet = fleetOf(ctx);
+    await asTenantA(a.databaseName, (c) => c.query(`ALTER ROLE ${a.roleName} PASSWORD 'hijacked-by-tenant'`));
+    await fleet.connections.close(a.id);
+    const who = await fleet.connections.withTenant(a.id, async (c) => (await c.query('SELECT current_user AS u')).rows[0]);
+    expect(who).toEqual({ u: a.roleName });
+    // The sealed password works again, the tenant's does not.
+    await asTenantA(a.databaseName, (c) => c.query('SELECT 1'));
+    await expect(withClient(urlAs(frUrl, a.roleName, 'hijacked-by-tenant', a.databaseName), (c) => c.query('SELECT 1'))).rejects.toThrow(/password authentication failed/);
   });
 });
 

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../../../test/context.ts';
 import { AppError } from '../../lib/errors.ts';
-import { adminUrlOf, fleetOf, registerRegionServers } from './fleet-test-helpers.ts';
+import { acquireDatabase, adminUrlOf, fleetOf, registerRegionServers } from './fleet-test-helpers.ts';
 import type { TenantDatabaseView } from './index.ts';
 
 const contexts: TestContext[] = [];
@@ -15,7 +15,7 @@ async function context(): Promise<TestContext> {
 }
 
 async function acquire(ctx: TestContext, region: string): Promise<TenantDatabaseView> {
-  const db = await ctx.core.db.transaction().execute((trx) => fleetOf(ctx).databases.acquire(region, trx));
+  const db = await acquireDatabase(ctx, region);
   created.push([ctx, db]);
   return db;
 }
@@ -80,7 +80,7 @@ describe('placement', () => {
     const next: string[] = [];
     for (let i = 0; i < 8; i++) next.push((await acquire(other, 'fr')).serverName);
     expect(next).toEqual(['a-small', 'b-large', 'b-large', 'b-large', 'a-small', 'b-large', 'b-large', 'b-large']);
-    const err = await other.core.db.transaction().execute((trx) => fleet.databases.acquire('fr', trx)).catch((e: unknown) => e);
+    const err = await acquireDatabase(other, 'fr').catch((e: unknown) => e);
     expect(err).toMatchObject({ status: 503, code: 'region_full' });
   });
 });

@@ -1,21 +1,37 @@
 /**
  * Creating and dropping tenant databases (TEN-1), crash-safe.
  *
- * A tenant database is one database with an opaque name, owned by one login role that has no
- * other right: no superuser, createdb, createrole, replication, bypassrls; a connection limit.
- * CONNECT on the database is revoked from PUBLIC and granted to that role only; inside, the
- * `public` schema belongs to the role and PUBLIC has no right on it.
+ * A tenant database is one database with an opaque name and one login role that has no other
+ * right: no superuser, createdb, createrole, replication, bypassrls; a connection limit.
  *
- * Crash safety: the row is committed as `creating` before any DDL; every DDL step tolerates that it
- * was already done (a retry, or a crash between steps); the row becomes `pooled` only when the
- * database is complete. A `creating` row older than a few minutes is a leftover of a crash: the
- * sweeper drops whatever exists of it and deletes the row.
+ * Ownership (deliberately tight): the DATABASE object belongs to the server's admin role, not to
+ * the tenant. The tenant role gets CONNECT, CREATE and TEMPORARY on it and owns schema `public`
+ * (and everything it creates), so it owns all its data; but it cannot change database-level
+ * properties (IS_TEMPLATE would make the database undroppable, CONNECTION LIMIT, ALTER DATABASE …
+ * SET, RENAME) nor grant CONNECT on its database to PUBLIC or to another tenant. CONNECT is
+ * revoked from PUBLIC. Inside the database, `pg_stat_activity`, `pg_stat_database` and
+ * `pg_stat_get_activity()` are closed to PUBLIC (a stats side channel across tenants of one
+ * server); the per-database counter functions (`pg_stat_get_db_*`) stay open, as PostgreSQL ships
+ * them.
  *
- * The server's admin connection is used to create (including the setup inside the new database)
- * and to drop; everything else reaches the database as the tenant role.
+ * Crash safety: a `creating` row is committed before any DDL (the reservation, taken under a row
+ * lock of the server, so that concurrent reservations never exceed `max_tenants` nor the warm pool
+ * target); every DDL step tolerates that it was already done; the row becomes `pooled` only when
+ * the database is complete. While it works, a provisioning bumps its row's `updated_at` between
+ * steps (a heartbeat): a `creating` row untouched for CREATING_LEFTOVER_MS is therefore truly
+ * abandoned (a crash), and only then does the sweeper drop whatever exists of it and delete it.
+ *
+ * Drop: a tenant may have granted rights on its own objects to another tenant's role (GRANT …
+ * TO r_other): those are shared dependencies that make DROP ROLE fail. Before dropping a role, the
+ * databases that hold dependencies on it (`pg_shdepend`) get a DROP OWNED BY as admin.
+ *
+ * The server's admin connection is used to create (including the setup inside the new database),
+ * to drop, and to restore a tenant role's password; everything else reaches the database as the
+ * tenant role.
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
+import type { Logger } from 'pino';
 import type { Db } from '../../db/db.ts';
 import type { Clock } from '../../lib/clock.ts';
 import type { SecretBox } from '../../lib/crypto.ts';
@@ -23,7 +39,10 @@ import type { AdminConnections, SealedServer } from './admin-connections.ts';
 import * as repo from './fleet-repo.ts';
 import { dbIdent, literal, newTenantDatabaseNames, roleIdent } from './sql-names.ts';
 
-/** A `creating` row older than this is a crash leftover (a creation takes well under a second). */
+/**
+ * A `creating` row whose heartbeat (`updated_at`) is older than this is a crash leftover: a live
+ * provisioning bumps it between steps, and no single step takes minutes.
+ */
 export const CREATING_LEFTOVER_MS = 5 * 60_000;
 
 export function tenantPasswordContext(tenantDatabaseId: string): string {
@@ -50,6 +69,7 @@ export interface ProvisionerDeps {
   secrets: SecretBox;
   admin: AdminConnections;
   roleConnectionLimit: number;
+  logger?: Logger;
   /**
    * CREATE DATABASE strategy. Default WAL_LOG (PostgreSQL 15's default): FILE_COPY forces two
    * checkpoints per database, which on a durable server was slower at p50 and had multi-second
@@ -58,7 +78,23 @@ export interface ProvisionerDeps {
   strategy?: 'FILE_COPY' | 'WAL_LOG';
 }
 
+export interface ProvisionOptions {
+  /** Reserve only while the server has fewer than this many pooled + creating databases (refill). */
+  poolTarget?: number;
+}
+
 const errCode = (err: unknown) => (err as { code?: string }).code;
+
+/** Statistics views and functions closed to PUBLIC inside every tenant database. */
+const CLOSED_STATS = ['TABLE pg_catalog.pg_stat_activity', 'TABLE pg_catalog.pg_stat_database', 'FUNCTION pg_catalog.pg_stat_get_activity(integer)'];
+
+/** A client as admin on one database of `server`, with a search_path that a tenant's objects cannot shadow. */
+async function adminClientOn(admin: AdminConnections, server: SealedServer, database: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: admin.adminUrlFor(server, database), application_name: 'havre-admin', options: '-c search_path=pg_catalog' });
+  client.on('error', () => {});
+  await client.connect();
+  return client;
+}
 
 export function createProvisioner(deps: ProvisionerDeps) {
   const { db, clock, secrets, admin } = deps;
@@ -74,8 +110,8 @@ export function createProvisioner(deps: ProvisionerDeps) {
     return known;
   }
 
-  /** The DDL of one tenant database; idempotent, so it can be re-run after a crash. */
-  async function runCreateDdl(server: SealedServer, row: repo.TenantDatabaseRow, password: string): Promise<void> {
+  /** The DDL of one tenant database; idempotent, so it can be re-run after a crash. `beat` runs between steps. */
+  async function runCreateDdl(server: SealedServer, row: repo.TenantDatabaseRow, password: string, beat: () => Promise<void> = async () => {}): Promise<void> {
     const database = dbIdent(row.database_name);
     const role = roleIdent(row.role_name);
     const client = await admin.pool(server).connect();
@@ -89,87 +125,162 @@ export function createProvisioner(deps: ProvisionerDeps) {
         if (errCode(err) !== '42710') throw err; // duplicate_object: a previous attempt got this far
         await client.query(`ALTER ROLE ${role} WITH ${attributes}`);
       }
-      // A non-superuser admin may create a database owned by a role only as a member of it.
+      // A non-superuser admin may hand schema `public` to the role (and drop what the role owns) only as a member of it.
       if (!(await isSuperuser(server, client))) await client.query(`GRANT ${role} TO CURRENT_USER`);
+      await beat();
       try {
-        await client.query(`CREATE DATABASE ${database} OWNER ${role} TEMPLATE template0 ENCODING 'UTF8' STRATEGY ${strategy}`);
+        // Owned by the admin role: the tenant must not be able to alter the database itself.
+        await client.query(`CREATE DATABASE ${database} TEMPLATE template0 ENCODING 'UTF8' STRATEGY ${strategy}`);
       } catch (err) {
         if (errCode(err) !== '42P04') throw err; // duplicate_database
       }
-      await client.query(`REVOKE ALL ON DATABASE ${database} FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE ${database} TO ${role}`);
+      await client.query(`REVOKE ALL ON DATABASE ${database} FROM PUBLIC; GRANT CONNECT, CREATE, TEMPORARY ON DATABASE ${database} TO ${role}`);
     } finally {
       client.release();
     }
+    await beat();
 
-    // Inside the new database (still with the admin role: the tenant role is NOINHERIT, so it
-    // cannot act as pg_database_owner, the owner of `public` in a fresh database).
-    const inside = new pg.Client({ connectionString: admin.adminUrlFor(server, row.database_name), application_name: 'havre-admin' });
-    inside.on('error', () => {});
-    await inside.connect();
+    // Inside the new database, as admin (the tenant role is NOINHERIT: it could not act as
+    // pg_database_owner, the owner of `public` in a fresh database, anyway).
+    const inside = await adminClientOn(admin, server, row.database_name);
     try {
       await inside.query(
         `ALTER SCHEMA public OWNER TO ${role};
          REVOKE ALL ON SCHEMA public FROM PUBLIC;
-         CREATE TABLE IF NOT EXISTS havre_meta (
+         CREATE TABLE IF NOT EXISTS public.havre_meta (
            singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
            schema_version int NOT NULL DEFAULT 0,
            created_at timestamptz NOT NULL DEFAULT now()
          );
-         ALTER TABLE havre_meta OWNER TO ${role};
-         INSERT INTO havre_meta (schema_version) VALUES (0) ON CONFLICT (singleton) DO NOTHING;`,
+         ALTER TABLE public.havre_meta OWNER TO ${role};
+         INSERT INTO public.havre_meta (schema_version) VALUES (0) ON CONFLICT (singleton) DO NOTHING;`,
       );
+      for (const object of CLOSED_STATS) {
+        // Only the owner of the catalog (a superuser admin) can; a managed server keeps them open.
+        await inside.query(`REVOKE ALL ON ${object} FROM PUBLIC`).catch((err: unknown) => {
+          if (errCode(err) !== '42501') throw err;
+          deps.logger?.warn({ server: server.id, object }, 'could not close a statistics view to PUBLIC (admin is not its owner)');
+        });
+      }
     } finally {
       await inside.end().catch(() => {});
     }
   }
 
+  /**
+   * Revokes/drops what `role` holds in every database that has a shared dependency on it (e.g.
+   * another tenant granted it SELECT on a table), so that DROP ROLE can succeed.
+   */
+  async function dropOwnedEverywhere(server: SealedServer, client: pg.PoolClient, roleName: string): Promise<void> {
+    const role = roleIdent(roleName);
+    const { rows } = await client.query<{ dbid: number; datname: string | null; here: boolean }>(
+      `SELECT DISTINCT s.dbid, d.datname, d.datname = current_database() AS here
+         FROM pg_shdepend s LEFT JOIN pg_database d ON d.oid = s.dbid
+        WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1)`,
+      [roleName],
+    );
+    for (const dep of rows) {
+      if (dep.dbid === 0 || dep.here) {
+        await client.query(`DROP OWNED BY ${role}`); // shared objects (grants on databases) are handled from any database
+        continue;
+      }
+      if (dep.datname === null) continue;
+      const other = await adminClientOn(admin, server, dep.datname);
+      try {
+        await other.query(`DROP OWNED BY ${role}`);
+      } finally {
+        await other.end().catch(() => {});
+      }
+    }
+  }
+
   /** Drops the database and role of `row` if they exist (idempotent). */
   async function runDropDdl(server: SealedServer, row: repo.TenantDatabaseRow): Promise<void> {
+    const database = dbIdent(row.database_name);
+    const role = roleIdent(row.role_name);
     const client = await admin.pool(server).connect();
     try {
-      await client.query(`DROP DATABASE IF EXISTS ${dbIdent(row.database_name)} WITH (FORCE)`);
-      await client.query(`DROP ROLE IF EXISTS ${roleIdent(row.role_name)}`);
+      const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [row.database_name]);
+      if (exists.rowCount === 1) {
+        // Defensive: whatever was set on it (a template cannot be dropped), undo it first.
+        await client.query(`ALTER DATABASE ${database} IS_TEMPLATE false`);
+        await client.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`);
+        await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      }
+      const roleExists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [row.role_name]);
+      if (roleExists.rowCount === 1) {
+        await dropOwnedEverywhere(server, client, row.role_name);
+        await client.query(`DROP ROLE IF EXISTS ${role}`);
+      }
     } finally {
       client.release();
     }
   }
 
-  /** Creates one tenant database on `server` and leaves it `pooled`. */
-  async function provision(server: SealedServer): Promise<repo.TenantDatabaseRow> {
-    const names = newTenantDatabaseNames();
-    const id = randomUUID();
-    const now = clock.now();
-    const row: repo.TenantDatabaseRow = {
-      id,
-      server_id: server.id,
-      database_name: names.databaseName,
-      role_name: names.roleName,
-      role_password_sealed: secrets.seal(names.password, tenantPasswordContext(id)),
-      state: 'creating',
-      created_at: now,
-      updated_at: now,
-      assigned_at: null,
-      dropped_at: null,
+  /**
+   * Commits the `creating` row of a new database on `server`, under the server's row lock: null
+   * (nothing reserved) when the server is not active, is full (every non-dropped database counts
+   * against `max_tenants`, pooled and creating included) or, with `poolTarget`, has enough.
+   */
+  async function reserve(server: SealedServer, options: ProvisionOptions): Promise<{ row: repo.TenantDatabaseRow; password: string } | null> {
+    return db.transaction().execute(async (trx) => {
+      if (!(await repo.lockActiveServer(trx, server.id))) return null;
+      const [s] = await repo.listServersWithLoad(trx, { id: server.id });
+      if (!s || s.assigned + s.pooled + s.creating >= s.max_tenants) return null;
+      if (options.poolTarget !== undefined && s.pooled + s.creating >= options.poolTarget) return null;
+      const names = newTenantDatabaseNames();
+      const id = randomUUID();
+      const now = clock.now();
+      const row: repo.TenantDatabaseRow = {
+        id,
+        server_id: server.id,
+        database_name: names.databaseName,
+        role_name: names.roleName,
+        role_password_sealed: secrets.seal(names.password, tenantPasswordContext(id)),
+        state: 'creating',
+        created_at: now,
+        updated_at: now,
+        assigned_at: null,
+        dropped_at: null,
+      };
+      await repo.insertTenantDatabase(trx, row);
+      return { row, password: names.password };
+    });
+  }
+
+  /** Creates one tenant database on `server` and leaves it `pooled`; null when there is no room (see reserve). */
+  async function provision(server: SealedServer, options: ProvisionOptions = {}): Promise<repo.TenantDatabaseRow | null> {
+    const reserved = await reserve(server, options); // committed before any DDL: a crash leaves a trace
+    if (!reserved) return null;
+    const { row } = reserved;
+    const beat = async () => {
+      if (!(await repo.touchCreating(db, row.id, clock.now()))) throw new Error(`tenant database ${row.id} left the creating state while being created (swept?)`);
     };
-    await repo.insertTenantDatabase(db, row); // committed before any DDL: a crash leaves a trace
-    await runCreateDdl(server, row, names.password);
-    const pooled = await repo.transition(db, id, ['creating'], 'pooled', clock.now());
-    if (!pooled) throw new Error(`tenant database ${id} left the creating state while being created (swept?)`);
+    await runCreateDdl(server, row, reserved.password, beat);
+    const pooled = await repo.transition(db, row.id, ['creating'], 'pooled', clock.now());
+    if (!pooled) throw new Error(`tenant database ${row.id} left the creating state while being created (swept?)`);
     return pooled;
   }
 
   /**
-   * Cleans crash leftovers of `server`: `creating` rows older than CREATING_LEFTOVER_MS (whatever
-   * exists is dropped, the row deleted) and interrupted drops (finished). Returns how many.
+   * Cleans crash leftovers of `server`: `creating` rows whose heartbeat is older than
+   * CREATING_LEFTOVER_MS (whatever exists is dropped, the row deleted) and interrupted drops
+   * (finished). Each row is leased first (one sweeper per row across nodes); a row that fails is
+   * logged and left for the next pass, and never stops the others. Returns how many were cleaned.
    */
   async function sweep(server: SealedServer): Promise<number> {
     const leftovers = await repo.findLeftovers(db, server.id, new Date(clock.now().getTime() - CREATING_LEFTOVER_MS));
     let cleaned = 0;
     for (const row of leftovers) {
-      await runDropDdl(server, row);
-      if (row.state === 'creating') {
-        if (await repo.deleteTenantDatabase(db, row.id, 'creating')) cleaned++;
-      } else if (await repo.transition(db, row.id, ['dropping'], 'dropped', clock.now())) cleaned++;
+      try {
+        if (!(await repo.leaseLeftover(db, row, clock.now()))) continue;
+        await runDropDdl(server, row);
+        if (row.state === 'creating') {
+          if (await repo.deleteTenantDatabase(db, row.id, 'creating')) cleaned++;
+        } else if (await repo.transition(db, row.id, ['dropping'], 'dropped', clock.now())) cleaned++;
+      } catch (err) {
+        deps.logger?.error({ err, tenantDatabaseId: row.id, server: server.id }, 'could not clean a tenant database leftover; will retry');
+      }
     }
     return cleaned;
   }
@@ -183,7 +294,17 @@ export function createProvisioner(deps: ProvisionerDeps) {
     return true;
   }
 
-  return { provision, sweep, drop, runCreateDdl, runDropDdl };
+  /** Sets the tenant role's password back to the sealed one (a tenant changed it with ALTER ROLE). */
+  async function restorePassword(server: SealedServer, roleName: string, password: string): Promise<void> {
+    const client = await admin.pool(server).connect();
+    try {
+      await client.query(`ALTER ROLE ${roleIdent(roleName)} PASSWORD ${literal(client, scramVerifier(password))}`);
+    } finally {
+      client.release();
+    }
+  }
+
+  return { provision, sweep, drop, runCreateDdl, runDropDdl, restorePassword };
 }
 
 export type Provisioner = ReturnType<typeof createProvisioner>;

@@ -39,13 +39,45 @@ export interface ServerProbe {
   warnings: string[];
 }
 
+/**
+ * URL parameters that make the pg client read files of THIS host when the URL is parsed (so staff
+ * could make Havre read arbitrary files, and a missing one would throw at parse time).
+ */
+const FILE_PARAMETERS = ['sslcert', 'sslkey', 'sslrootcert', 'sslcrl'];
+
+/** 400 `invalid_server_url` when the URL names local files (see FILE_PARAMETERS). */
+export function assertNoFileParameters(adminUrl: string): void {
+  let params: URLSearchParams;
+  try {
+    params = new URL(adminUrl).searchParams;
+  } catch {
+    throw badRequest('invalid_server_url', 'The URL must look like postgres://user:password@host:5432/postgres.');
+  }
+  const named = [...new Set([...params.keys()].map((k) => k.toLowerCase()).filter((k) => FILE_PARAMETERS.includes(k)))];
+  if (named.length > 0) {
+    throw badRequest(
+      'invalid_server_url',
+      `The URL must not name local files (${named.join(', ')}): Havre does not read certificate or key files from a server URL. Use sslmode=require or verify-full with the system's trusted CAs.`,
+      { parameters: named },
+    );
+  }
+}
+
 /** Connects with the admin URL and checks version and privileges; throws a clear 400 otherwise. */
 export async function probeServer(adminUrl: string): Promise<ServerProbe> {
-  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5_000, application_name: 'havre-admin' });
+  assertNoFileParameters(adminUrl);
+  let client: pg.Client;
+  try {
+    // Parsing happens here (pg-connection-string): a malformed URL is the client's error, not a 500.
+    client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5_000, application_name: 'havre-admin' });
+  } catch {
+    throw badRequest('invalid_server_url', 'This URL cannot be parsed as a PostgreSQL connection URL (check the percent-encoding of the user and password).');
+  }
   client.on('error', () => {});
   try {
     await client.connect();
   } catch (err) {
+    await client.end().catch(() => {});
     throw badRequest('server_unreachable', `Could not connect to the database server with this URL: ${(err as Error).message}`);
   }
   try {
@@ -97,7 +129,8 @@ export async function hardenServer(client: pg.ClientBase, superuser: boolean): P
     const open = await client.query<{ datname: string }>(publicAccess, [HARDENED_DATABASES]);
     if (open.rows.length > 0 && !superuser) {
       const { rows } = await client.query<{ db: string }>('SELECT current_database() AS db');
-      await client.query(`GRANT CONNECT ON DATABASE ${ident(rows[0]!.db)} TO CURRENT_USER`).catch(() => {});
+      // The admin's database name is not ours: quoted, not checked against our pattern.
+      await client.query(`GRANT CONNECT ON DATABASE ${client.escapeIdentifier(rows[0]!.db)} TO CURRENT_USER`).catch(() => {});
     }
     for (const { datname } of open.rows) {
       await client.query(`REVOKE CONNECT, TEMPORARY ON DATABASE ${ident(datname)} FROM PUBLIC`);

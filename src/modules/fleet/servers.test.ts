@@ -55,6 +55,22 @@ describe('database servers', () => {
     expect(JSON.stringify(unreachable.body)).not.toContain('not-the-password');
   });
 
+  it('refuses URLs that name local files (sslrootcert, sslcert, sslkey, sslcrl) or cannot be parsed with a 400, never a 500', async () => {
+    const http = await staffClient(ctx);
+    const post = (url: string) => http.post('/api/v1/admin/servers', { region: 'fr', url });
+    for (const param of ['sslrootcert=/nonexistent', 'sslcert=/etc/passwd', 'sslkey=/etc/shadow', 'SSLCRL=/x']) {
+      const res = await post(`postgres://u:SECRETPW@127.0.0.1:1/postgres?sslmode=require&${param}`);
+      expect({ status: res.status, code: res.body.code }).toEqual({ status: 400, code: 'invalid_server_url' });
+      expect(JSON.stringify(res.body)).toContain(param.split('=')[0]!.toLowerCase());
+      expect(JSON.stringify(res.body)).not.toContain('SECRETPW');
+    }
+    const badPercent = await post('postgres://u:SECRET%zz@127.0.0.1:1/postgres');
+    expect(badPercent.status).toBe(400);
+    expect(JSON.stringify(badPercent.body)).not.toContain('SECRET');
+    const refused = await post('postgres://u:SECRETPW@127.0.0.1:1/postgres?sslmode=require');
+    expect(refused).toMatchObject({ status: 400, body: { code: 'server_unreachable' } });
+  });
+
   it('refuses a role that cannot create databases and roles', async () => {
     const deUrl = adminUrlOf(ctx, 'de');
     const role = `weak_${Math.random().toString(36).slice(2, 10)}`;

@@ -1,7 +1,7 @@
 /** The warm pool: handout, background refill, rollback safety, and the sweeper of crash leftovers. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../../../test/context.ts';
-import { adminUrlOf, fleetOf, registerRegionServers, withClient } from './fleet-test-helpers.ts';
+import { acquireDatabase, adminUrlOf, dropAllAndClose, fleetOf, registerRegionServers, withClient } from './fleet-test-helpers.ts';
 import type { ServerView } from './index.ts';
 import { CREATING_LEFTOVER_MS } from './provisioner.ts';
 import { newTenantDatabaseNames } from './sql-names.ts';
@@ -14,14 +14,7 @@ beforeAll(async () => {
   servers = await registerRegionServers(ctx);
 });
 
-afterAll(async () => {
-  if (!ctx) return;
-  const fleet = fleetOf(ctx);
-  const rows = await ctx.core.db.selectFrom('tenant_databases').select('id').where('state', 'in', ['pooled', 'assigned']).execute();
-  await Promise.all(rows.map((r) => fleet.databases.drop(r.id)));
-  await fleet.connections.closeAll();
-  await ctx.close();
-});
+afterAll(() => dropAllAndClose(ctx));
 
 const countByState = async (serverId: string, state: string) =>
   Number((await ctx.core.db.selectFrom('tenant_databases').select((eb) => eb.fn.countAll<number>().as('n')).where('server_id', '=', serverId).where('state', '=', state as never).executeTakeFirstOrThrow()).n);
@@ -44,7 +37,7 @@ describe('warm pool', () => {
     const fleet = fleetOf(ctx);
     const pooledBefore = await ctx.core.db.selectFrom('tenant_databases').select('id').where('server_id', '=', servers.fr!.id).where('state', '=', 'pooled').orderBy('created_at').execute();
     const started = Date.now();
-    const got = await ctx.core.db.transaction().execute((trx) => fleet.databases.acquire('fr', trx));
+    const got = await acquireDatabase(ctx, 'fr');
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(pooledBefore.map((r) => r.id)).toContain(got.id);
     expect(await countByState(servers.fr!.id, 'pooled')).toBe(1);
@@ -73,9 +66,8 @@ describe('warm pool', () => {
     expect(await countByState(servers.de!.id, 'pooled')).toBe(2);
   });
 
-  it('concurrent acquisitions get distinct databases (SKIP LOCKED), creating on the spot when the pool runs dry', async () => {
-    const fleet = fleetOf(ctx);
-    const got = await Promise.all(Array.from({ length: 4 }, () => ctx.core.db.transaction().execute((trx) => fleet.databases.acquire('de', trx))));
+  it('concurrent acquisitions get distinct databases (SKIP LOCKED); with the pool dry, acquire throws no_pooled_database and ensureAvailable provisions outside the transaction', async () => {
+    const got = await Promise.all(Array.from({ length: 4 }, () => acquireDatabase(ctx, 'de')));
     expect(new Set(got.map((g) => g.id)).size).toBe(4);
     expect(got.every((g) => g.region === 'de')).toBe(true);
     expect(await countByState(servers.de!.id, 'assigned')).toBe(4);
@@ -112,7 +104,7 @@ describe('warm pool', () => {
 
   it('drop removes an assigned database and its role (dropping → dropped)', async () => {
     const fleet = fleetOf(ctx);
-    const got = await ctx.core.db.transaction().execute((trx) => fleet.databases.acquire('fr', trx));
+    const got = await acquireDatabase(ctx, 'fr');
     await fleet.connections.withTenant(got.id, (c) => c.query('SELECT 1'));
     expect(await fleet.databases.drop(got.id)).toBe(true);
     expect(await databaseExists('fr', got.databaseName)).toBe(false);

@@ -2,26 +2,33 @@
  * Placement (TEN-2) and the warm pool.
  *
  * Placement: the least-loaded active server of the region (assigned databases / max_tenants),
- * among those with room left.
+ * among those with room left (every non-dropped database counts against max_tenants: assigned,
+ * pooled and creating, so a claim can never exceed it).
  *
- * Warm pool: each server keeps `warmPoolSize` ready databases (`pooled`). `acquire` claims one in
- * the caller's transaction (`FOR UPDATE SKIP LOCKED`: concurrent claims never block each other,
- * and a rollback leaves it pooled); with none ready, it creates one on the spot. Refills run in
- * the background on every node; a session advisory lock per server makes one node at a time
- * work on a server, so several nodes neither overshoot nor fight.
+ * No provisioning (network, DDL) ever happens inside a caller's transaction. `acquire` only claims
+ * a `pooled` database in the caller's transaction (`FOR UPDATE SKIP LOCKED`: concurrent claims
+ * never block each other, and a rollback leaves it pooled); with none ready it throws the typed
+ * 503 `no_pooled_database`, and the caller rolls back, calls `ensureAvailable` (which provisions
+ * one, outside any transaction) and retries. Refills run in the background on every node; every
+ * database is reserved under a row lock of its server (see provisioner.ts), so several nodes never
+ * overshoot the pool target nor max_tenants, and no control-plane connection is pinned while DDL
+ * runs.
  */
-import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/config.ts';
 import type { Db, Trx } from '../../db/db.ts';
 import type { Clock } from '../../lib/clock.ts';
-import { unavailable } from '../../lib/errors.ts';
+import { AppError, unavailable } from '../../lib/errors.ts';
 import * as repo from './fleet-repo.ts';
 import type { Provisioner } from './provisioner.ts';
 import { assertRegion } from './servers.ts';
 
-/** Arbitrary constant (int4): first key of the per-server advisory lock. */
-const SERVER_LOCK_CLASS = 731_100;
+export const NO_POOLED_DATABASE = 'no_pooled_database';
+
+/** True for the error of `acquire` when no pooled database is ready (call `ensureAvailable`, then retry). */
+export function isNoPooledDatabase(err: unknown): boolean {
+  return err instanceof AppError && err.code === NO_POOLED_DATABASE;
+}
 
 export interface TenantDatabaseView {
   id: string;
@@ -73,7 +80,7 @@ export function createWarmPool(deps: { db: Db; clock: Clock; config: Config; log
     assertRegion(config, region);
     const servers = await repo.listServersWithLoad(executor, { region, activeOnly: true });
     if (servers.length === 0) throw unavailable('no_server_in_region', `No database server is registered in region "${region}".`);
-    const withRoom = servers.filter((s) => s.assigned < s.max_tenants);
+    const withRoom = servers.filter((s) => s.assigned + s.pooled + s.creating < s.max_tenants);
     if (withRoom.length === 0) throw unavailable('region_full', `Every database server of region "${region}" is full.`);
     withRoom.sort((a, b) => loadOf(a) - loadOf(b) || b.pooled - a.pooled || a.name.localeCompare(b.name));
     return withRoom[0]!;
@@ -83,38 +90,48 @@ export function createWarmPool(deps: { db: Db; clock: Clock; config: Config; log
     return { id: row.id, serverId: server.id, serverName: server.name, region: server.region, databaseName: row.database_name, roleName: row.role_name };
   }
 
-  async function acquire(region: string, trx: Trx): Promise<TenantDatabaseView> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const server = await placeIn(region, trx);
-      let row = await repo.claimPooled(trx, server.id, clock.now());
-      if (!row) {
-        // Empty pool: create one now (committed on its own, outside the caller's transaction),
-        // then claim it in the transaction. Another claimer may take it first: then try again.
-        const created = await provisioner.provision(server);
-        row = await repo.transition(trx, created.id, ['pooled'], 'assigned', clock.now());
+  /**
+   * Claims a pooled database of `region` in `trx` (`prefer` first, e.g. the one `ensureAvailable`
+   * just made; then the least-loaded server first). Never provisions.
+   */
+  async function acquire(region: string, trx: Trx, options: { prefer?: string } = {}): Promise<TenantDatabaseView> {
+    assertRegion(config, region);
+    const servers = await repo.listServersWithLoad(trx, { region, activeOnly: true });
+    if (servers.length === 0) throw unavailable('no_server_in_region', `No database server is registered in region "${region}".`);
+    if (options.prefer) {
+      const preferred = await repo.findTenantDatabase(trx, options.prefer);
+      const server = preferred && servers.find((s) => s.id === preferred.server_id);
+      const row = server && (await repo.transition(trx, preferred.id, ['pooled'], 'assigned', clock.now()));
+      if (row && server) {
+        kick();
+        return view(row, server);
       }
+    }
+    servers.sort((a, b) => loadOf(a) - loadOf(b) || b.pooled - a.pooled || a.name.localeCompare(b.name));
+    for (const server of servers) {
+      if (server.pooled === 0) continue;
+      const row = await repo.claimPooled(trx, server.id, clock.now());
       if (row) {
         kick();
         return view(row, server);
       }
     }
-    throw unavailable('no_database_available', `Could not get a tenant database in region "${region}"; try again.`);
+    kick();
+    throw new AppError(503, NO_POOLED_DATABASE, `No tenant database is ready in region "${region}"; try again.`);
   }
 
   /**
-   * Runs `fn` holding the advisory lock of `serverId` on one control-plane connection; returns
-   * null without running it when another node (or pass) holds the lock.
+   * Provisions one pooled database on the least-loaded server of `region` that has room, outside
+   * any transaction; returns its id. 503 `region_full` / `no_server_in_region`.
    */
-  async function withServerLock<T>(serverId: string, fn: () => Promise<T>): Promise<T | null> {
-    return db.connection().execute(async (conn) => {
-      const { rows } = await sql<{ locked: boolean }>`SELECT pg_try_advisory_lock(${SERVER_LOCK_CLASS}, hashtext(${serverId})) AS locked`.execute(conn);
-      if (!rows[0]?.locked) return null;
-      try {
-        return await fn();
-      } finally {
-        await sql`SELECT pg_advisory_unlock(${SERVER_LOCK_CLASS}, hashtext(${serverId}))`.execute(conn);
-      }
-    });
+  async function ensureAvailable(region: string): Promise<string> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const server = await placeIn(region, db);
+      const created = await provisioner.provision(server);
+      if (created) return created.id;
+      // Another reservation took the last room of that server since the listing: place again.
+    }
+    throw unavailable('region_full', `Every database server of region "${region}" is full.`);
   }
 
   /** Tops up the pool of every active server (or one); returns how many databases were created. */
@@ -122,23 +139,23 @@ export function createWarmPool(deps: { db: Db; clock: Clock; config: Config; log
     const target = options.target ?? config.tenants.warmPoolSize;
     let created = 0;
     for (const listed of await repo.listServersWithLoad(db, { id: serverId, activeOnly: true })) {
-      created +=
-        (await withServerLock(listed.id, async () => {
-          const [s] = await repo.listServersWithLoad(db, { id: listed.id });
-          if (!s) return 0;
-          const room = s.max_tenants - s.assigned - s.pooled - s.creating;
-          const need = Math.max(0, Math.min(target - s.pooled - s.creating, room));
-          return runLimited(need, options.concurrency ?? 2, () => provisioner.provision(s));
-        })) ?? 0;
+      const room = listed.max_tenants - listed.assigned - listed.pooled - listed.creating;
+      const need = Math.max(0, Math.min(target - listed.pooled - listed.creating, room));
+      // Each provision re-checks the target and the room under the server's row lock (several nodes).
+      created += await runLimited(need, options.concurrency ?? 2, async () => ((await provisioner.provision(listed, { poolTarget: target })) ? 1 : 0));
     }
     return created;
   }
 
-  /** Cleans crash leftovers on every server (or one); returns how many rows were cleaned. */
+  /** Cleans crash leftovers on every server (or one); a server that fails is logged and does not stop the others. */
   async function sweep(serverId?: string): Promise<number> {
     let cleaned = 0;
     for (const s of await repo.listServersWithLoad(db, { id: serverId })) {
-      cleaned += (await withServerLock(s.id, () => provisioner.sweep(s))) ?? 0;
+      try {
+        cleaned += await provisioner.sweep(s);
+      } catch (err) {
+        deps.logger.error({ err, server: s.id }, 'sweeping tenant database leftovers failed on a server');
+      }
     }
     return cleaned;
   }
@@ -152,11 +169,16 @@ export function createWarmPool(deps: { db: Db; clock: Clock; config: Config; log
     let again = false;
     let stopped = false;
     const pass = async () => {
+      // Separate: a failing sweep must never stop the refill (nor the other way round).
       try {
         await sweep();
+      } catch (err) {
+        deps.logger.warn({ err }, 'warm pool sweep failed');
+      }
+      try {
         await refill();
       } catch (err) {
-        deps.logger.warn({ err }, 'warm pool maintenance failed');
+        deps.logger.warn({ err }, 'warm pool refill failed');
       }
     };
     const run = () => {
@@ -186,7 +208,7 @@ export function createWarmPool(deps: { db: Db; clock: Clock; config: Config; log
     };
   }
 
-  return { acquire, refill, sweep, start, placeIn };
+  return { acquire, ensureAvailable, refill, sweep, start, placeIn };
 }
 
 export type WarmPool = ReturnType<typeof createWarmPool>;

@@ -198,5 +198,5 @@ describe('tenant creation', () => {
     expect(missingCustomer.code).toBe(2);
     expect(missingCustomer.stderr).toContain('customer_not_found');
     expect((await runCli(ctx, ['tenant', 'show', 'nope'])).stderr).toContain('tenant_not_found');
-  });
+  }, 90_000);
 });

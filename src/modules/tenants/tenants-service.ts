@@ -11,12 +11,12 @@ import type { Config } from '../../config/config.ts';
 import type { Db, Trx } from '../../db/db.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { sha256Hex } from '../../lib/crypto.ts';
-import { badRequest, conflict, forbidden, notFound } from '../../lib/errors.ts';
+import { badRequest, conflict, forbidden, notFound, unavailable } from '../../lib/errors.ts';
 import type { Principal } from '../accounts/authn.ts';
 import { ALL_ROLES, authorizeMember, MANAGERS, membershipsOf } from '../accounts/membership.ts';
 import type { AuditService } from '../audit/audit-service.ts';
 import type { AuditActorType } from '../audit/audit-tables.ts';
-import type { FleetModule } from '../fleet/index.ts';
+import { isNoPooledDatabase, type FleetModule } from '../fleet/index.ts';
 import { allowedFrom, type TenantState } from './tenant-states.ts';
 import type { TenantFilter, TenantRow, TenantsRepo, TenantWithServer, TransitionRow } from './tenants-repo.ts';
 
@@ -60,6 +60,8 @@ export interface TenantsServiceDeps {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DAY_MS = 86_400_000;
+/** Creation transactions tried before 503 `no_capacity` (each failed try provisions one database first). */
+const CREATE_TRIES = 3;
 
 const tenantNotFound = () => notFound('tenant_not_found', 'No such tenant.');
 
@@ -163,9 +165,11 @@ export function createTenantsService(deps: TenantsServiceDeps) {
 
   return {
     /**
-     * Creates a tenant: in one transaction it is inserted in `provisioning`, given a database of
-     * its region from the fleet, and moved to `trial` (trial end = now + trialDays). A crash or an
+     * Creates a tenant: in one transaction it is inserted in `provisioning`, given a pooled database
+     * of its region from the fleet, and moved to `trial` (trial end = now + trialDays). A crash or an
      * error rolls all of it back (the database stays in the warm pool); nothing half-made remains.
+     * With no pooled database ready, the transaction rolls back, one is provisioned outside any
+     * transaction, and the creation is tried again (CREATE_TRIES, then 503 `no_capacity`).
      * With an idempotency key, a retry returns the tenant of the first attempt (`created: false`).
      */
     async create(input: CreateTenantInput): Promise<{ tenant: TenantWithServer; created: boolean }> {
@@ -183,7 +187,23 @@ export function createTenantsService(deps: TenantsServiceDeps) {
         if (existing) return replay(existing, fingerprint);
       }
 
-      const outcome = await db.transaction().execute(async (trx): Promise<{ id: string } | { replayOf: string }> => {
+      // No provisioning inside the transaction (it would hold a control-plane connection while
+      // waiting for DDL and a second connection: enough concurrent creations deadlock the pool).
+      // With no pooled database ready: roll back, provision one outside, try again.
+      let prefer: string | undefined;
+      let outcome: { id: string } | { replayOf: string } | undefined;
+      for (let attempt = 0; attempt < CREATE_TRIES && !outcome; attempt++) {
+        try {
+          outcome = await createIn(prefer);
+        } catch (err) {
+          if (!isNoPooledDatabase(err)) throw err;
+          if (attempt < CREATE_TRIES - 1) prefer = await fleet.databases.ensureAvailable(region);
+        }
+      }
+      if (!outcome) throw unavailable('no_capacity', 'No tenant database could be prepared right now; try again in a moment.');
+
+      function createIn(preferred: string | undefined) {
+        return db.transaction().execute(async (trx): Promise<{ id: string } | { replayOf: string }> => {
         const now = clock.now();
         const id = randomUUID();
         const inserted = await repo.insert(
@@ -206,15 +226,14 @@ export function createTenantsService(deps: TenantsServiceDeps) {
         );
         // A concurrent request with the same key committed first (the insert waited for it).
         if (!inserted) return { replayOf: key! };
-        // Claim the database before the first audit entry: the audit chain's lock lasts until
-        // commit, and with an empty pool the claim creates a database (~150 ms) that every other
-        // audited action on the platform would otherwise wait for.
-        const database = await fleet.databases.acquire(region, trx);
+        // Claim the database before the first audit entry (the audit chain's lock lasts until commit).
+        const database = await fleet.databases.acquire(region, trx, { prefer: preferred });
         await record(trx, inserted, null, 'provisioning', input.actor, null, now);
         await repo.setDatabase(id, database.id, now, trx);
         await transitionIn(trx, id, 'trial', { actor: input.actor, reason: 'database ready' }, { trial_ends_at: new Date(now.getTime() + settings.trialDays * DAY_MS) });
         return { id };
       });
+      }
       if ('replayOf' in outcome) {
         const existing = await repo.findByIdempotencyKey(customerId, outcome.replayOf);
         if (!existing) throw conflict('idempotency_conflict', 'A concurrent request with this Idempotency-Key did not finish; retry.');
