@@ -28,7 +28,8 @@ export async function run(log: (line: string) => void): Promise<BenchResult> {
     const rawFileCopy = await timeEach(N, (i) => admin.query(`CREATE DATABASE bench_fc_${i} TEMPLATE template0 STRATEGY FILE_COPY`));
     await admin.end();
 
-    // 2. Through the service with an empty pool: each creation provisions its database on the spot.
+    // 2. Through the service with an empty pool: each creation finds none, rolls back, provisions one
+    //    outside any transaction (fleet.databases.ensureAvailable) and claims it on the retry.
     log(`tenants.service.create ×${N}, empty pool`);
     const empty = await timeEach(N, (i) => createTenant(i));
 
@@ -47,7 +48,7 @@ export async function run(log: (line: string) => void): Promise<BenchResult> {
       date: new Date().toISOString(),
       machine: machine(),
       tenants: N,
-      path: 'modules.tenants.service.create (tenant row, audit, fleet.databases.acquire in the same transaction, trial transition)',
+      path: 'modules.tenants.service.create (tenant row, audit, fleet.databases.acquire claiming a pooled database in the same transaction, trial transition; with none pooled: rollback, ensureAvailable outside, retry)',
       server: 'embedded PostgreSQL 15, default (durable) settings, same machine',
       ms: s,
       prewarm: { databases: warmed, totalMs: Math.round(prewarmMs), perDatabaseMs: Math.round((prewarmMs / Math.max(1, warmed)) * 10) / 10, concurrency: 2 },
