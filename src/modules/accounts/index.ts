@@ -9,6 +9,7 @@ import type { AccountsDeps } from './accounts-deps.ts';
 import { createAccountsRepo } from './accounts-repo.ts';
 import { accountsRoutes } from './accounts-routes.ts';
 import { accountsPages } from './accounts-pages.ts';
+import { purgeSignInFailures } from './accounts-jobs.ts';
 import { createIdentityService } from './accounts-service.ts';
 import { createCustomersRepo } from './customers-repo.ts';
 import { customersRoutes } from './customers-routes.ts';
@@ -69,8 +70,17 @@ export function createAccountsModule(core: Core): AccountsModule {
   };
   return {
     routes,
-    // Reset requests are worked on after their answer: let them finish before the database closes.
-    start: () => () => services.passwordResets.drain(),
+    start: () => {
+      const purge = () => purgeSignInFailures({ users: deps.users, windowMinutes: core.config.auth.signIn.windowMinutes }, core.clock.now()).catch((err: unknown) => core.logger.warn({ err }, 'sign-in failure purge failed'));
+      void purge();
+      const timer = setInterval(() => void purge(), 10 * 60_000);
+      timer.unref();
+      return async () => {
+        clearInterval(timer);
+        // Reset requests are worked on after their answer: let them finish before the database closes.
+        await services.passwordResets.drain();
+      };
+    },
     service: {
       createOperator: (input) => services.staff.createOperator(input),
       ensureFirstOperator: () => services.staff.ensureFirstOperator(),
