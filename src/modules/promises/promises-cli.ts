@@ -18,11 +18,11 @@ export function registerPromisesCommand(program: Command): void {
         return;
       }
       for (const p of rows) {
-        const status = p.tests.length ? `proven by ${p.tests.length} test${p.tests.length > 1 ? 's' : ''}` : 'not yet proven';
+        const status = p.tests.length ? `tested by ${p.tests.length}` : 'no test yet';
         process.stdout.write(`${p.id.padEnd(7)} ${status.padEnd(18)} ${p.title}\n`);
         for (const t of p.tests) process.stdout.write(`          ${t.file}: ${t.name}\n`);
       }
       const proven = PROMISES.filter((p) => (found.get(p.id) ?? []).length > 0).length;
-      process.stdout.write(`\n${proven} of ${PROMISES.length} promises proven by tests.\n`);
+      process.stdout.write(`\n${proven} of ${PROMISES.length} promises have at least one [ID] test (a count, not a verdict: a promise may be partly delivered).\n`);
     });
 }
