@@ -10,7 +10,7 @@ import { createApp, createCore } from '../app.ts';
 import { migrateToLatest } from '../db/db.ts';
 import { publicBaseUrl } from '../config/config.ts';
 import { describeError, loadCliConfig } from './context.ts';
-import { checkPgTools } from '../embedded/pg-tools.ts';
+import { checkPgTools } from '../lib/pg-tools.ts';
 
 let serving = false;
 

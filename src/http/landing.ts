@@ -3,7 +3,8 @@
  * in French or English from the browser's Accept-Language (ACC-6). The full web app comes later.
  */
 import type { FastifyInstance } from 'fastify';
-import { pickLocale, sendPage } from './page.ts';
+import { sendPage } from './page.ts';
+import { localeFromAcceptLanguage } from '../lib/locale.ts';
 
 const TEXT = {
   en: {
@@ -24,7 +25,7 @@ const TEXT = {
 
 export function registerLandingPage(app: FastifyInstance): void {
   app.get('/', { schema: { hide: true } }, async (request, reply) => {
-    const lang = pickLocale(request.headers['accept-language']);
+    const lang = localeFromAcceptLanguage(request.headers['accept-language']);
     const t = TEXT[lang];
     return sendPage(
       reply,

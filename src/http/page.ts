@@ -3,15 +3,9 @@
  * arrives: escaped text only, no script, a strict content security policy, French or English.
  */
 import type { FastifyReply } from 'fastify';
+import type { Locale } from '../lib/locale.ts';
 
-export type PageLocale = 'fr' | 'en';
-
-/** The browser's language: French when it asks for French first, English otherwise (ACC-6). */
-export function pickLocale(acceptLanguage: string | undefined, override?: string): PageLocale {
-  if (override === 'fr' || override === 'en') return override;
-  const first = (acceptLanguage ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
-  return first.startsWith('fr') ? 'fr' : 'en';
-}
+export type PageLocale = Locale;
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);

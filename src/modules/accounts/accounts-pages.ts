@@ -9,12 +9,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { RoutePlugin, ZodTypeProvider } from '../../http/server.ts';
-import { escapeHtml, pickLocale, sendPage, type PageLocale } from '../../http/page.ts';
+import { escapeHtml, sendPage, type PageLocale } from '../../http/page.ts';
 import { AppError } from '../../lib/errors.ts';
 import { requestMeta } from './accounts-routes.ts';
 import type { AccountsServices } from './index.ts';
 import { PASSWORD_MAX, PASSWORD_MIN } from './passwords.ts';
 import { line, text } from './accounts-schemas.ts';
+import { localeFromAcceptLanguage } from '../../lib/locale.ts';
 
 const TEXT = {
   en: {
@@ -73,7 +74,7 @@ const resetForm = z.strictObject({ ...formBase, password: text().max(PASSWORD_MA
 const inviteForm = z.strictObject({ ...formBase, name: line().max(200), password: text().max(PASSWORD_MAX) });
 
 function localeOf(request: FastifyRequest, lang: string | undefined): PageLocale {
-  return pickLocale(request.headers['accept-language'], lang);
+  return localeFromAcceptLanguage(request.headers['accept-language'], lang);
 }
 
 function hidden(token: string, locale: PageLocale): string {

@@ -10,6 +10,7 @@ import { SESSION_COOKIE, csrfTokenFor, type NewSession } from './authn.ts';
 import type { Actor, RequestMeta } from './accounts-deps.ts';
 import type { AccountsServices } from './index.ts';
 import * as s from './accounts-schemas.ts';
+import { localeFromAcceptLanguage } from '../../lib/locale.ts';
 
 export interface RouteSettings {
   /** Secure cookies even when the request looks like plain HTTP (production behind a proxy). */
@@ -46,7 +47,7 @@ export function accountsRoutes(services: AccountsServices, settings: RouteSettin
 
     r.post('/api/v1/signup', { schema: { tags, summary: 'Sign up: creates the company, its owner and a session (ACC-1)', body: s.signUpBody } }, async (request, reply) => {
       const body = request.body;
-      const result = await identity.signUp({ ...body, locale: body.locale ?? s.localeFromHeader(request.headers['accept-language']) }, requestMeta(request));
+      const result = await identity.signUp({ ...body, locale: body.locale ?? localeFromAcceptLanguage(request.headers['accept-language']) }, requestMeta(request));
       openSession(reply, request, result.session, settings);
       return reply.status(201).send({ user: result.user, customer: result.customer, csrfToken: result.session.csrfToken });
     });

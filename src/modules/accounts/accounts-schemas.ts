@@ -87,11 +87,3 @@ export const memberParams = z.strictObject({ id: uuid, userId: uuid });
 export const invitationParams = z.strictObject({ id: uuid, invitationId: uuid });
 export const idParams = z.strictObject({ id: uuid });
 
-/** The preferred of fr/en in an Accept-Language header (ACC-6); English by default. */
-export function localeFromHeader(header: string | undefined): 'fr' | 'en' {
-  for (const part of (header ?? '').split(',')) {
-    const tag = part.trim().slice(0, 2).toLowerCase();
-    if (tag === 'fr' || tag === 'en') return tag;
-  }
-  return 'en';
-}

@@ -6,6 +6,7 @@ import type { ExpressionBuilder, Insertable, Selectable, Updateable } from 'kyse
 import type { DB } from '../../db/schema.ts';
 import type { Db, Executor } from '../../db/db.ts';
 import type { CustomersTable, InvitationsTable, MemberRole, MembershipsTable } from './accounts-tables.ts';
+import { isUuid } from '../../lib/ids.ts';
 
 export type CustomerRow = Selectable<CustomersTable>;
 export type InvitationRow = Selectable<InvitationsTable>;
@@ -18,8 +19,6 @@ export interface MemberRow {
   role: MemberRole;
   joinedAt: Date;
 }
-
-const UUID = /^[0-9a-f-]{36}$/i;
 
 /** The invitation with this token, if still pending (not accepted, revoked or expired). */
 function livePending(tokenHash: string, now: Date) {
@@ -39,7 +38,7 @@ export function createCustomersRepo(db: Db) {
     },
 
     findCustomer(id: string, trx: Executor = db): Promise<CustomerRow | undefined> {
-      if (!UUID.test(id)) return Promise.resolve(undefined);
+      if (!isUuid(id)) return Promise.resolve(undefined);
       return trx.selectFrom('customers').selectAll().where('id', '=', id).executeTakeFirst();
     },
 
@@ -72,7 +71,7 @@ export function createCustomersRepo(db: Db) {
     },
 
     findMembership(customerId: string, userId: string, trx: Executor = db): Promise<MembershipRow | undefined> {
-      if (!UUID.test(userId)) return Promise.resolve(undefined);
+      if (!isUuid(userId)) return Promise.resolve(undefined);
       return trx.selectFrom('memberships').selectAll().where('customer_id', '=', customerId).where('user_id', '=', userId).executeTakeFirst();
     },
 
@@ -151,7 +150,7 @@ export function createCustomersRepo(db: Db) {
 
     /** Revokes a pending invitation of this customer; undefined when there is none with that id. */
     revokeInvitation(customerId: string, id: string, now: Date, trx: Executor = db): Promise<InvitationRow | undefined> {
-      if (!UUID.test(id)) return Promise.resolve(undefined);
+      if (!isUuid(id)) return Promise.resolve(undefined);
       return revokePending(trx, customerId, now).where('id', '=', id).returningAll().executeTakeFirst();
     },
 

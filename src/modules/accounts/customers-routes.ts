@@ -7,6 +7,7 @@ import { requireStaff, requireUser } from '../../http/auth.ts';
 import { actorOf, openSession, requestMeta, SIGNED_IN, type RouteSettings } from './accounts-routes.ts';
 import type { AccountsServices } from './index.ts';
 import * as s from './accounts-schemas.ts';
+import { localeFromAcceptLanguage } from '../../lib/locale.ts';
 
 export function customersRoutes(services: AccountsServices, settings: RouteSettings): RoutePlugin {
   const { customers, invitations, staff } = services;
@@ -55,7 +56,7 @@ export function customersRoutes(services: AccountsServices, settings: RouteSetti
 
     r.post('/api/v1/invitations/accept', { schema: { tags, summary: 'Accept an invitation (creates the account when needed)', body: s.acceptInvitationBody } }, async (request, reply) => {
       const { locale, ...body } = request.body;
-      const result = await invitations.accept(request.principal, { ...body, locale: locale ?? s.localeFromHeader(request.headers['accept-language']) }, requestMeta(request));
+      const result = await invitations.accept(request.principal, { ...body, locale: locale ?? localeFromAcceptLanguage(request.headers['accept-language']) }, requestMeta(request));
       if (result.session) openSession(reply, request, result.session, settings);
       return { customer: result.customer, user: result.user, ...(result.session && { csrfToken: result.session.csrfToken }) };
     });

@@ -10,6 +10,7 @@ import { forbidden, notFound } from '../../lib/errors.ts';
 import type { MemberRole } from './accounts-tables.ts';
 import type { Principal } from './authn.ts';
 import type { CustomerRow, CustomersRepo } from './customers-repo.ts';
+import { isUuid } from '../../lib/ids.ts';
 
 export const ALL_ROLES: MemberRole[] = ['owner', 'administrator', 'collaborator'];
 export const MANAGERS: MemberRole[] = ['owner', 'administrator'];
@@ -22,7 +23,7 @@ export function canGrant(granter: MemberRole | null, role: MemberRole): boolean 
 
 /** The principal's role in `customerId`, or null when not a member. */
 export async function memberRole(db: Executor, userId: string, customerId: string): Promise<MemberRole | null> {
-  if (!/^[0-9a-f-]{36}$/i.test(customerId)) return null;
+  if (!isUuid(customerId)) return null;
   const row = await db.selectFrom('memberships').select('role').where('user_id', '=', userId).where('customer_id', '=', customerId).executeTakeFirst();
   return row?.role ?? null;
 }

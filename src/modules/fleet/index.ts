@@ -119,13 +119,8 @@ export function createFleetModule(core: Core): FleetModule {
 
   return {
     routes: fleetRoutes(servers),
-    start() {
-      const stopPool = warmPool.start();
-      return async () => {
-        await stopPool();
-        await closeAll();
-      };
-    },
+    // The stopper ends the warm-pool loop; connections are closed by `app.close` (closeAll), started or not.
+    start: () => warmPool.start(),
     /** `fleet: true` when at least one registered server answers (or none is registered yet). */
     async readiness() {
       const list = await repo.listServersWithLoad(db, { activeOnly: true });

@@ -7,30 +7,15 @@
  * Hardening: no one but explicitly granted roles may connect to `postgres` and `template1`, so a
  * tenant role can reach nothing on the server but its own database (TEN-1).
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { badRequest } from '../../lib/errors.ts';
+import { localToolMajor } from '../../lib/pg-tools.ts';
 import { ident } from './sql-names.ts';
 
 const MIN_MAJOR = 15;
 /** Arbitrary constant: serialises hardening of one server by several Havre nodes (concurrent GRANT/REVOKE on one row fail). */
 const HARDEN_LOCK_KEY = 7_311_004_301;
 const HARDENED_DATABASES = ['postgres', 'template1'];
-
-let pgDumpMajor: Promise<number | null> | null = null;
-
-/** Major version of the local `pg_dump`, or null when it is not installed. */
-export function localPgDumpMajor(): Promise<number | null> {
-  pgDumpMajor ??= promisify(execFile)('pg_dump', ['--version'], { timeout: 5_000 }).then(
-    ({ stdout }) => {
-      const m = /(\d+)(?:\.\d+)?/.exec(stdout);
-      return m ? Number(m[1]) : null;
-    },
-    () => null,
-  );
-  return pgDumpMajor;
-}
 
 export interface ServerProbe {
   versionNum: number;
@@ -92,7 +77,7 @@ export async function probeServer(adminUrl: string): Promise<ServerProbe> {
     if (major < MIN_MAJOR) {
       throw badRequest('server_version_unsupported', `This server runs PostgreSQL ${major}; Havre needs PostgreSQL ${MIN_MAJOR} or newer.`, { serverMajor: major });
     }
-    const dumpMajor = await localPgDumpMajor();
+    const dumpMajor = await localToolMajor('pg_dump');
     if (dumpMajor === null) {
       warnings.push(`pg_dump is not installed here: tenant backups need it (install postgresql-client-${major}).`);
     } else if (dumpMajor < major) {

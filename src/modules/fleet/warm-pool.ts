@@ -50,6 +50,11 @@ function loadOf(s: repo.ServerWithLoad): number {
   return s.assigned / s.max_tenants;
 }
 
+/** Placement order: least loaded first; then the one with more ready databases; then by name (stable). */
+function byLoad(a: repo.ServerWithLoad, b: repo.ServerWithLoad): number {
+  return loadOf(a) - loadOf(b) || b.pooled - a.pooled || a.name.localeCompare(b.name);
+}
+
 /** Runs `task` over `count` items, `concurrency` at a time; returns how many succeeded, throws the first error at the end. */
 async function runLimited(count: number, concurrency: number, task: () => Promise<unknown>): Promise<number> {
   let started = 0;
@@ -82,7 +87,7 @@ export function createWarmPool(deps: { db: Db; clock: Clock; config: Config; log
     if (servers.length === 0) throw unavailable('no_server_in_region', `No database server is registered in region "${region}".`);
     const withRoom = servers.filter((s) => s.assigned + s.pooled + s.creating < s.max_tenants);
     if (withRoom.length === 0) throw unavailable('region_full', `Every database server of region "${region}" is full.`);
-    withRoom.sort((a, b) => loadOf(a) - loadOf(b) || b.pooled - a.pooled || a.name.localeCompare(b.name));
+    withRoom.sort(byLoad);
     return withRoom[0]!;
   }
 
@@ -107,7 +112,7 @@ export function createWarmPool(deps: { db: Db; clock: Clock; config: Config; log
         return view(row, server);
       }
     }
-    servers.sort((a, b) => loadOf(a) - loadOf(b) || b.pooled - a.pooled || a.name.localeCompare(b.name));
+    servers.sort(byLoad);
     for (const server of servers) {
       if (server.pooled === 0) continue;
       const row = await repo.claimPooled(trx, server.id, clock.now());

@@ -58,6 +58,7 @@ describe('mailer', () => {
     const shown = await ctx.core.mailer.show(id);
     expect(shown).toMatchObject({ to: 'someone@example.test', subject: 'Bonjour', status: 'stored', text: 'Corps du message' });
     expect(await ctx.core.mailer.show('not-an-id')).toBeNull();
+    expect(await ctx.core.mailer.show('-'.repeat(36))).toBeNull(); // not a uuid: no query at all
   });
 
   it('delivers through a real SMTP server, and never sends a message twice', async () => {

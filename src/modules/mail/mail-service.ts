@@ -15,6 +15,7 @@ import { sql } from 'kysely';
 import type { Db, Executor } from '../../db/db.ts';
 import type { Clock } from '../../lib/clock.ts';
 import type { Locale } from '../accounts/accounts-tables.ts';
+import { isUuid } from '../../lib/ids.ts';
 
 /** A message rendered by its module (each module owns its templates, in both languages). */
 export interface MailMessage {
@@ -155,7 +156,7 @@ export function createMailer(deps: { db: Db; clock: Clock; from: string; smtpUrl
     },
 
     async show(id) {
-      if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
+      if (!isUuid(id)) return null;
       const r = await deps.db.selectFrom('mail_outbox').selectAll().where('id', '=', id).executeTakeFirst();
       return r ? { ...present(r), text: r.body_text } : null;
     },

@@ -19,6 +19,7 @@ import type { AuditActorType } from '../audit/audit-tables.ts';
 import { isNoPooledDatabase, type FleetModule } from '../fleet/index.ts';
 import { allowedFrom, type TenantState } from './tenant-states.ts';
 import type { TenantFilter, TenantRow, TenantsRepo, TenantWithServer, TransitionRow } from './tenants-repo.ts';
+import { isUuid } from '../../lib/ids.ts';
 
 /** Who acts on a tenant. Members and staff carry their principal; the CLI and jobs do not. */
 export interface TenantActor {
@@ -58,7 +59,6 @@ export interface TenantsServiceDeps {
   settings: Pick<Config['tenants'], 'regions' | 'defaultRegion' | 'trialDays'>;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DAY_MS = 86_400_000;
 /** Creation transactions tried before 503 `no_capacity` (each failed try provisions one database first). */
 const CREATE_TRIES = 3;
@@ -102,14 +102,55 @@ export function createTenantsService(deps: TenantsServiceDeps) {
   async function transitionIn(trx: Trx, id: string, to: TenantState, options: TransitionOptions, patch?: { trial_ends_at?: Date | null }): Promise<TenantRow> {
     const at = clock.now();
     const reason = cleanReason(options.reason);
-    const done = UUID.test(id) ? await repo.transition({ id, to, from: allowedFrom(to, options.from), at, patch }, trx) : undefined;
+    const done = isUuid(id) ? await repo.transition({ id, to, from: allowedFrom(to, options.from), at, patch }, trx) : undefined;
     if (!done) {
-      const current = UUID.test(id) ? await repo.find(id, trx) : undefined;
+      const current = isUuid(id) ? await repo.find(id, trx) : undefined;
       if (!current) throw tenantNotFound();
       throw conflict('invalid_transition', `A tenant in state "${current.state}" cannot go to "${to}" this way.`, { currentState: current.state, targetState: to });
     }
     await record(trx, done.row, done.from, to, options.actor, reason, at);
     return done.row;
+  }
+
+  /**
+   * One creation attempt, in one transaction: the tenant in `provisioning`, a pooled database
+   * claimed (never provisioned here: `no_pooled_database` propagates), then `trial`. Returns the
+   * new id, or the key to replay when a concurrent request with the same key committed first.
+   */
+  function createOnce(
+    args: { customerId: string; name: string; region: string; key: string | undefined; fingerprint: string; actor: TenantActor },
+    preferred: string | undefined,
+  ): Promise<{ id: string } | { replayOf: string }> {
+    return db.transaction().execute(async (trx) => {
+      const now = clock.now();
+      const id = randomUUID();
+      const inserted = await repo.insert(
+        {
+          id,
+          customer_id: args.customerId,
+          name: args.name,
+          region: args.region,
+          state: 'provisioning',
+          tenant_database_id: null,
+          plan: null,
+          trial_ends_at: null,
+          idempotency_key: args.key ?? null,
+          idempotency_fingerprint: args.key === undefined ? null : args.fingerprint,
+          created_at: now,
+          updated_at: now,
+          state_changed_at: now,
+        },
+        trx,
+      );
+      // A concurrent request with the same key committed first (the insert waited for it).
+      if (!inserted) return { replayOf: args.key! };
+      // Claim the database before the first audit entry (the audit chain's lock lasts until commit).
+      const database = await fleet.databases.acquire(args.region, trx, { prefer: preferred });
+      await record(trx, inserted, null, 'provisioning', args.actor, null, now);
+      await repo.setDatabase(id, database.id, now, trx);
+      await transitionIn(trx, id, 'trial', { actor: args.actor, reason: 'database ready' }, { trial_ends_at: new Date(now.getTime() + settings.trialDays * DAY_MS) });
+      return { id };
+    });
   }
 
   /** The customer a member creates a tenant for: the given one, or the only one they manage. */
@@ -131,7 +172,7 @@ export function createTenantsService(deps: TenantsServiceDeps) {
       return customerId;
     }
     // Operator paths (CLI, staff, jobs): the customer must exist.
-    if (!input.customerId || !UUID.test(input.customerId) || !(await repo.customerExists(input.customerId))) {
+    if (!input.customerId || !isUuid(input.customerId) || !(await repo.customerExists(input.customerId))) {
       throw notFound('customer_not_found', 'No such customer.');
     }
     return input.customerId;
@@ -145,14 +186,14 @@ export function createTenantsService(deps: TenantsServiceDeps) {
   }
 
   async function findForMember(principal: Principal, id: string): Promise<TenantWithServer> {
-    const tenant = UUID.test(id) ? await repo.find(id) : undefined;
+    const tenant = isUuid(id) ? await repo.find(id) : undefined;
     if (!tenant) throw tenantNotFound();
     await authorizeMember(db, principal, tenant.customer_id, ALL_ROLES, 'tenant_not_found');
     return tenant;
   }
 
   async function findForStaff(id: string): Promise<TenantWithServer> {
-    const tenant = UUID.test(id) ? await repo.find(id) : undefined;
+    const tenant = isUuid(id) ? await repo.find(id) : undefined;
     if (!tenant) throw tenantNotFound();
     return tenant;
   }
@@ -194,7 +235,7 @@ export function createTenantsService(deps: TenantsServiceDeps) {
       let outcome: { id: string } | { replayOf: string } | undefined;
       for (let attempt = 0; attempt < CREATE_TRIES && !outcome; attempt++) {
         try {
-          outcome = await createIn(prefer);
+          outcome = await createOnce({ customerId, name, region, key, fingerprint, actor: input.actor }, prefer);
         } catch (err) {
           if (!isNoPooledDatabase(err)) throw err;
           if (attempt < CREATE_TRIES - 1) prefer = await fleet.databases.ensureAvailable(region);
@@ -202,38 +243,6 @@ export function createTenantsService(deps: TenantsServiceDeps) {
       }
       if (!outcome) throw unavailable('no_capacity', 'No tenant database could be prepared right now; try again in a moment.');
 
-      function createIn(preferred: string | undefined) {
-        return db.transaction().execute(async (trx): Promise<{ id: string } | { replayOf: string }> => {
-        const now = clock.now();
-        const id = randomUUID();
-        const inserted = await repo.insert(
-          {
-            id,
-            customer_id: customerId,
-            name,
-            region,
-            state: 'provisioning',
-            tenant_database_id: null,
-            plan: null,
-            trial_ends_at: null,
-            idempotency_key: key ?? null,
-            idempotency_fingerprint: key === undefined ? null : fingerprint,
-            created_at: now,
-            updated_at: now,
-            state_changed_at: now,
-          },
-          trx,
-        );
-        // A concurrent request with the same key committed first (the insert waited for it).
-        if (!inserted) return { replayOf: key! };
-        // Claim the database before the first audit entry (the audit chain's lock lasts until commit).
-        const database = await fleet.databases.acquire(region, trx, { prefer: preferred });
-        await record(trx, inserted, null, 'provisioning', input.actor, null, now);
-        await repo.setDatabase(id, database.id, now, trx);
-        await transitionIn(trx, id, 'trial', { actor: input.actor, reason: 'database ready' }, { trial_ends_at: new Date(now.getTime() + settings.trialDays * DAY_MS) });
-        return { id };
-      });
-      }
       if ('replayOf' in outcome) {
         const existing = await repo.findByIdempotencyKey(customerId, outcome.replayOf);
         if (!existing) throw conflict('idempotency_conflict', 'A concurrent request with this Idempotency-Key did not finish; retry.');
@@ -279,7 +288,7 @@ export function createTenantsService(deps: TenantsServiceDeps) {
 
     async list(filter: Omit<TenantFilter, 'customerIds'> & { customerId?: string } = {}): Promise<TenantWithServer[]> {
       const { customerId, ...rest } = filter;
-      if (customerId !== undefined && !UUID.test(customerId)) return [];
+      if (customerId !== undefined && !isUuid(customerId)) return [];
       return repo.list({ ...rest, ...(customerId !== undefined && { customerIds: [customerId] }) });
     },
 
