@@ -17,6 +17,7 @@ import type { FastifyInstance } from 'fastify';
 import { createAccountsModule, type AccountsModule } from './modules/accounts/index.ts';
 import { createFleetModule, type FleetModule } from './modules/fleet/index.ts';
 import { createTenantsModule, type TenantsModule } from './modules/tenants/index.ts';
+import { createWorkspaceModule, workspaceInitializer, type WorkspaceModule } from './modules/workspace/index.ts';
 
 /** What every module may depend on. Modules take the parts they need, not the whole core. */
 export interface Core {
@@ -44,14 +45,17 @@ export interface Modules {
   accounts: AccountsModule;
   fleet: FleetModule;
   tenants: TenantsModule;
+  workspace: WorkspaceModule;
 }
 
 /** Builds every domain module, each from the parts of the core (and other modules) it needs. */
 export function createModules(core: Core): Modules {
   const accounts = createAccountsModule(core);
-  const fleet = createFleetModule(core);
+  // Every new tenant database gets the latest workspace schema before it joins the warm pool.
+  const fleet = createFleetModule(core, { initializeDatabase: workspaceInitializer(core.clock) });
   const tenants = createTenantsModule(core, { fleet });
-  return { accounts, fleet, tenants };
+  const workspace = createWorkspaceModule(core, { fleet });
+  return { accounts, fleet, tenants, workspace };
 }
 
 export interface App {

@@ -35,7 +35,7 @@ async function insertRow(state: 'creating' | 'dropping', names = newTenantDataba
   const now = ctx.clock.now();
   await ctx.core.db
     .insertInto('tenant_databases')
-    .values({ id, server_id: servers.fr!.id, database_name: names.databaseName, role_name: names.roleName, role_password_sealed: ctx.core.secrets.seal(names.password, tenantPasswordContext(id)), state, created_at: now, updated_at: now, assigned_at: null, dropped_at: null })
+    .values({ id, server_id: servers.fr!.id, database_name: names.databaseName, role_name: names.roleName, role_password_sealed: ctx.core.secrets.seal(names.password, tenantPasswordContext(id)), state, created_at: now, updated_at: now, assigned_at: null, dropped_at: null, schema_version: 0 })
     .execute();
   return { id, ...names };
 }

@@ -177,3 +177,8 @@ export async function leaseLeftover(db: Executor, row: TenantDatabaseRow, now: D
     .executeTakeFirst();
   return res.numUpdatedRows > 0n;
 }
+
+/** Records the workspace schema version a tenant database is now at (never lowers it: two upgraders may finish in any order). */
+export async function recordSchemaVersion(db: Executor, id: string, version: number): Promise<void> {
+  await db.updateTable('tenant_databases').set({ schema_version: version }).where('id', '=', id).where('schema_version', '<', version).execute();
+}

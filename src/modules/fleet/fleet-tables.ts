@@ -31,6 +31,8 @@ export interface TenantDatabasesTable {
   updated_at: Date;
   assigned_at: Date | null;
   dropped_at: Date | null;
+  /** TEN-6: the workspace schema version last applied (the truth is `havre_meta` inside the database). */
+  schema_version: number;
 }
 
 export interface FleetTables {

@@ -55,6 +55,8 @@ export interface FleetModule extends HavreModule {
     get(id: string): Promise<TenantDatabaseView | null>;
     /** Drops an assigned (or pooled) database and its role: dropping → dropped. False when it was in neither state. */
     drop(id: string): Promise<boolean>;
+    /** Records the workspace schema version a database reached (never lowers it). */
+    recordSchemaVersion(id: string, version: number): Promise<void>;
   };
   connections: {
     /** Runs `fn` with a connection to the tenant database, as the tenant's own role. */
@@ -103,11 +105,24 @@ export function tenantPasswordRestorer(deps: { db: Db; secrets: SecretBox; provi
   };
 }
 
-export function createFleetModule(core: Core): FleetModule {
+export interface FleetOptions {
+  /** Run as the tenant role on every new database before it is pooled (the workspace schema); returns its schema version. */
+  initializeDatabase?: (client: pg.Client) => Promise<number>;
+}
+
+export function createFleetModule(core: Core, options: FleetOptions = {}): FleetModule {
   const { db, clock, secrets, config, logger } = core;
   const admin = createAdminConnections({ secrets });
   const servers = createServerService({ db, clock, secrets, config, audit: core.audit, admin });
-  const provisioner = createProvisioner({ db, clock, secrets, admin, roleConnectionLimit: config.tenants.roleConnectionLimit, logger });
+  const provisioner = createProvisioner({
+    db,
+    clock,
+    secrets,
+    admin,
+    roleConnectionLimit: config.tenants.roleConnectionLimit,
+    logger,
+    ...(options.initializeDatabase && { initialize: options.initializeDatabase }),
+  });
   const warmPool = createWarmPool({ db, clock, config, logger, provisioner });
   const tenants = createTenantConnections(config.tenants.connections, tenantTargetResolver({ db, secrets, admin }), tenantPasswordRestorer({ db, secrets, provisioner, logger }));
   registerFleetMetrics(core.metrics.registry, { db, stats: () => tenants.stats() });
@@ -145,6 +160,7 @@ export function createFleetModule(core: Core): FleetModule {
         await tenants.close(id);
         return provisioner.drop(server!, id);
       },
+      recordSchemaVersion: (id, version) => repo.recordSchemaVersion(db, id, version),
     },
     connections: {
       withTenant: (id, fn) => tenants.withTenant(id, fn),

@@ -76,6 +76,12 @@ export interface ProvisionerDeps {
    * stalls for every tenant of the server (bench/results/provisioning.md).
    */
   strategy?: 'FILE_COPY' | 'WAL_LOG';
+  /**
+   * Prepares a new database before it joins the warm pool, connected AS THE TENANT ROLE (so what
+   * it creates belongs to the tenant): the workspace module installs its schema here, so a tenant
+   * gets a ready workspace at creation. Returns the workspace schema version it left.
+   */
+  initialize?: (client: pg.Client) => Promise<number>;
 }
 
 export interface ProvisionOptions {
@@ -167,6 +173,18 @@ export function createProvisioner(deps: ProvisionerDeps) {
     }
   }
 
+  /** Runs `initialize` on a connection as the tenant role (idempotent on its side: re-run after a crash). */
+  async function initializeAsTenant(server: SealedServer, row: repo.TenantDatabaseRow, password: string, initialize: (client: pg.Client) => Promise<number>): Promise<number> {
+    const client = new pg.Client({ ...admin.tenantTarget(server, { databaseName: row.database_name, roleName: row.role_name, password }), application_name: 'havre-initialize' });
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      return await initialize(client);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
   /**
    * Revokes/drops what `role` holds in every database that has a shared dependency on it (e.g.
    * another tenant granted it SELECT on a table), so that DROP ROLE can succeed.
@@ -242,6 +260,7 @@ export function createProvisioner(deps: ProvisionerDeps) {
         updated_at: now,
         assigned_at: null,
         dropped_at: null,
+        schema_version: 0,
       };
       await repo.insertTenantDatabase(trx, row);
       return { row, password: names.password };
@@ -257,6 +276,11 @@ export function createProvisioner(deps: ProvisionerDeps) {
       if (!(await repo.touchCreating(db, row.id, clock.now()))) throw new Error(`tenant database ${row.id} left the creating state while being created (swept?)`);
     };
     await runCreateDdl(server, row, reserved.password, beat);
+    if (deps.initialize) {
+      await beat();
+      const version = await initializeAsTenant(server, row, reserved.password, deps.initialize);
+      await repo.recordSchemaVersion(db, row.id, version);
+    }
     const pooled = await repo.transition(db, row.id, ['creating'], 'pooled', clock.now());
     if (!pooled) throw new Error(`tenant database ${row.id} left the creating state while being created (swept?)`);
     return pooled;

@@ -83,7 +83,7 @@ describe('warm pool', () => {
     const now = ctx.clock.now();
     await ctx.core.db
       .insertInto('tenant_databases')
-      .values({ id, server_id: servers.fr!.id, database_name: names.databaseName, role_name: names.roleName, role_password_sealed: ctx.core.secrets.seal(names.password, `tenant-db:${id}`), state: 'creating', created_at: now, updated_at: now, assigned_at: null, dropped_at: null })
+      .values({ id, server_id: servers.fr!.id, database_name: names.databaseName, role_name: names.roleName, role_password_sealed: ctx.core.secrets.seal(names.password, `tenant-db:${id}`), state: 'creating', created_at: now, updated_at: now, assigned_at: null, dropped_at: null, schema_version: 0 })
       .execute();
     await withClient(adminUrlOf(ctx, 'fr'), async (c) => {
       await c.query(`CREATE ROLE ${names.roleName} LOGIN NOINHERIT`);
