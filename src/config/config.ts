@@ -62,6 +62,38 @@ const configSchema = z
       })
       .strict()
       .prefault({}),
+    workspace: z
+      .object({
+        attachments: z
+          .object({
+            /** Largest attachment accepted, in bytes (default 100 MB); a bigger upload is cut off with 413. */
+            maxBytes: z.number().int().min(1024).max(10 * 1024 ** 3).default(100 * 1024 ** 2),
+          })
+          .strict()
+          .prefault({}),
+        rollout: z
+          .object({
+            /** Tenants taken per batch; a batch is finished before the next starts (progress is saved per tenant). */
+            batchSize: z.number().int().min(1).max(1000).default(20),
+            /** Tenants upgraded at once inside a batch. */
+            concurrency: z.number().int().min(1).max(64).default(4),
+            /** Tries per tenant before it is reported as failed (it stays on its old version). */
+            maxAttempts: z.number().int().min(1).max(10).default(3),
+            /** lock_timeout of an upgrade: a tenant busy with long transactions fails fast and is retried. */
+            lockTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+            /** Hours between the maintenance notice and the first upgrade of a release that interrupts service. */
+            maintenanceNoticeHours: z.number().int().min(0).max(24 * 30).default(72),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    /** Where files live (attachments, each tenant under its own area). Default: `<home>/storage`. */
+    storage: z
+      .object({ root: z.string().min(1).optional() })
+      .strict()
+      .prefault({}),
     auth: z
       .object({
         sessionTtlHours: z.number().int().min(1).max(24 * 90).default(24 * 14),
@@ -189,6 +221,11 @@ export function loadConfig(env: Env, overrides: ConfigInput | Record<string, unk
     throw new ConfigError(`Invalid Havre configuration:\n${lines.join('\n')}`);
   }
   return deepFreeze(parsed.data);
+}
+
+/** The root directory of local file storage: `storage.root`, else `<home>/storage`. */
+export function storageRoot(config: Config): string {
+  return path.resolve(config.storage.root ?? path.join(config.home, 'storage'));
 }
 
 /** The base URL of links in e-mails: `http.publicUrl`, else this node's own address. */

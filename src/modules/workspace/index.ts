@@ -12,6 +12,7 @@
  */
 import type pg from 'pg';
 import type { Core, HavreModule } from '../../app.ts';
+import type { RoutePlugin } from '../../http/server.ts';
 import type { Clock } from '../../lib/clock.ts';
 import type { FleetModule } from '../fleet/index.ts';
 import { workspaceRecordRoutes } from './records-routes.ts';
@@ -47,8 +48,12 @@ export function createWorkspaceModule(core: Core, deps: { fleet: Pick<FleetModul
     upgrade: async (id) => (await upgrade(id)).to,
     minSchemaVersion: MIN_SERVED_SCHEMA_VERSION,
   });
+  // One plugin per part of the workspace.
+  const plugins: RoutePlugin[] = [workspaceRecordRoutes(access, core.clock)];
   return {
-    routes: workspaceRecordRoutes(access, core.clock),
+    routes: async (app) => {
+      for (const plugin of plugins) await plugin(app);
+    },
     access,
     upgrade,
   };
