@@ -120,6 +120,7 @@ function sample(schema: JsonSchema, all: boolean): unknown {
       if (schema.format === 'uuid') return yIds.user;
       if (schema.format === 'uri') return 'https://example.com/';
       if (schema.format === 'date-time') return '2026-11-23T09:00:00.000Z';
+      if (schema.format === 'date') return '2026-11-23';
       if (schema.pattern === '^[A-Z]{2}$') return 'FR';
       return 'x'.repeat(Math.max(schema.minLength ?? 1, 8)).slice(0, schema.maxLength ?? 8);
     default:

@@ -2,6 +2,7 @@
  * TEN-1: a tenant's own role, with its REAL credentials, can reach nothing but its own database.
  * SEC-3: the server admin URL and tenant passwords are sealed in the control plane.
  */
+import { LATEST_SCHEMA_VERSION } from '../workspace/tenant-schema.ts';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,7 +50,7 @@ describe('tenant isolation', () => {
       await c.query('CREATE TABLE secrets_a (v text)');
       await c.query("INSERT INTO secrets_a VALUES ('mine')");
       const meta = await c.query('SELECT schema_version FROM havre_meta');
-      expect(meta.rows).toEqual([{ schema_version: 0 }]);
+      expect(meta.rows).toEqual([{ schema_version: LATEST_SCHEMA_VERSION }]);
     });
     await withClient(urlAs(frUrl, b.roleName, passwordB, b.databaseName), async (c) => {
       await c.query('CREATE TABLE secrets_b (v text)');

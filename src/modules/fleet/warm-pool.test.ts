@@ -1,4 +1,5 @@
 /** The warm pool: handout, background refill, rollback safety, and the sweeper of crash leftovers. */
+import { LATEST_SCHEMA_VERSION } from '../workspace/tenant-schema.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../../../test/context.ts';
 import { acquireDatabase, adminUrlOf, dropAllAndClose, fleetOf, registerRegionServers, withClient } from './fleet-test-helpers.ts';
@@ -41,7 +42,7 @@ describe('warm pool', () => {
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(pooledBefore.map((r) => r.id)).toContain(got.id);
     expect(await countByState(servers.fr!.id, 'pooled')).toBe(1);
-    expect(await fleet.connections.withTenant(got.id, async (c) => (await c.query('SELECT schema_version FROM havre_meta')).rows)).toEqual([{ schema_version: 0 }]);
+    expect(await fleet.connections.withTenant(got.id, async (c) => (await c.query('SELECT schema_version FROM havre_meta')).rows)).toEqual([{ schema_version: LATEST_SCHEMA_VERSION }]);
 
     const stop = fleet.start!();
     try {
