@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { createCore, createModules, type Core, type Modules } from '../src/app.ts';
+import { createApp, createCore, createModules, type App, type Core, type Modules } from '../src/app.ts';
 import { loadConfig, type ConfigInput } from '../src/config/config.ts';
 import { createDb, migrateToLatest } from '../src/db/db.ts';
 import { freePort, startEmbeddedCluster, type EmbeddedCluster } from '../src/embedded/embedded-postgres.ts';
@@ -24,6 +24,8 @@ export interface BenchHavre {
   core: Core;
   modules: Modules;
   servers: EmbeddedCluster[];
+  /** The HTTP app (not listening yet), when asked for with `http: true`; its modules are `modules`. */
+  app: App | null;
   close(): Promise<void>;
 }
 
@@ -31,7 +33,7 @@ export interface BenchHavre {
  * Starts a control-plane cluster and `regionServers` database servers (PostgreSQL defaults:
  * durable settings, as in production), migrates, builds the core and modules.
  */
-export async function startBenchHavre(options: { regionServers: number; config?: ConfigInput | Record<string, unknown>; log?: (line: string) => void }): Promise<BenchHavre> {
+export async function startBenchHavre(options: { regionServers: number; config?: ConfigInput | Record<string, unknown>; log?: (line: string) => void; http?: boolean }): Promise<BenchHavre> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'havre-bench-'));
   await chmod(root, 0o755);
   const password = randomBytes(12).toString('hex');
@@ -50,12 +52,15 @@ export async function startBenchHavre(options: { regionServers: number; config?:
     await migrateToLatest(db);
     const config = loadConfig({}, { env: 'test', home: root, databaseUrl: control.url('havre'), masterKey: randomBytes(32).toString('base64'), log: { level: 'silent' }, ...options.config });
     const core = createCore(config, { db });
-    const modules = createModules(core);
+    const app = options.http ? await createApp(core) : null;
+    const modules = app ? app.modules : createModules(core);
     return {
       core,
       modules,
+      app,
       servers: clusters.slice(1),
       async close() {
+        if (app) await app.http.close().catch(() => {});
         await modules.fleet.connections.closeAll().catch(() => {});
         await db.destroy().catch(() => {});
         for (const c of clusters.reverse()) await c.stop().catch(() => {});

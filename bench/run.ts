@@ -7,8 +7,9 @@ import path from 'node:path';
 import type { BenchResult } from './bench-kit.ts';
 import { run as provisioning } from './provisioning.bench.ts';
 import { run as connections } from './connections.bench.ts';
+import { run as workspaceRead } from './workspace-read.bench.ts';
 
-const benchmarks: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { provisioning, connections };
+const benchmarks: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { provisioning, connections, 'workspace-read': workspaceRead };
 
 const wanted = process.argv.slice(2);
 for (const name of wanted) {

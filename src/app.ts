@@ -11,6 +11,7 @@ import { systemClock, type Clock } from './lib/clock.ts';
 import { createSecretBox, type SecretBox } from './lib/crypto.ts';
 import { buildServer, type RoutePlugin } from './http/server.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
+import { createAuthCache, type AuthCache } from './http/auth-cache.ts';
 import { createAuditService, type AuditService } from './modules/audit/audit-service.ts';
 import { createMailer, type Mailer } from './modules/mail/mail-service.ts';
 import type { FastifyInstance } from 'fastify';
@@ -29,6 +30,8 @@ export interface Core {
   metrics: Metrics;
   audit: AuditService;
   mailer: Mailer;
+  /** Hot-path authorization facts of this node (src/http/auth-cache.ts). */
+  authCache: AuthCache;
 }
 
 /**
@@ -92,6 +95,7 @@ export function createCore(config: Config, options: { db?: Db; clock?: Clock; lo
     logger,
     metrics: createMetrics(),
     audit: createAuditService({ db, clock }),
+    authCache: createAuthCache({ ttlMs: config.auth.cacheMs }),
     mailer: createMailer({ db, clock, from: config.mail.from, smtpUrl: config.mail.smtpUrl, onError: (err) => logger.warn({ err }, 'mail delivery failed') }),
   };
 }
@@ -110,6 +114,7 @@ export async function createApp(core: Core): Promise<App> {
       clock: core.clock,
       logger: core.logger,
       metrics: core.metrics,
+      authCache: core.authCache,
       readiness: async () => {
         const database = await sql`SELECT 1`.execute(core.db).then(() => true, () => false);
         const checks: Record<string, boolean> = { database };

@@ -100,6 +100,11 @@ const configSchema = z
         verificationTtlHours: z.number().int().min(1).default(48),
         resetTtlMinutes: z.number().int().min(5).default(60),
         invitationTtlDays: z.number().int().min(1).default(7),
+        /**
+         * How long this node may reuse a resolved session/token and a tenant's access facts (ms).
+         * Changes made on this node apply at once; changes made elsewhere within this delay. 0: no cache.
+         */
+        cacheMs: z.number().int().min(0).max(60_000).default(2_000),
         signIn: z
           .object({
             maxFailuresPerAccount: z.number().int().min(1).default(5),

@@ -6,6 +6,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from '../db/db.ts';
+import { sha256Hex } from '../lib/crypto.ts';
+import type { TtlCache } from '../lib/ttl-cache.ts';
 import type { Clock } from '../lib/clock.ts';
 import { forbidden, unauthorized } from '../lib/errors.ts';
 import type { StaffRole } from '../modules/accounts/accounts-tables.ts';
@@ -23,21 +25,33 @@ declare module 'fastify' {
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-export function installAuth(app: FastifyInstance, deps: { db: Db; clock: Clock }): void {
+/**
+ * `cache`: principals by token hash (see auth-cache.ts); the CSRF check still runs on every
+ * cookie-authenticated write.
+ */
+export function installAuth(app: FastifyInstance, deps: { db: Db; clock: Clock; cache: TtlCache<Principal> }): void {
+  const cached = async (kind: 't' | 's', token: string, resolve: () => Promise<Principal | null>): Promise<Principal | null> => {
+    const key = `${kind}:${sha256Hex(token)}`;
+    const hit = deps.cache.get(key);
+    if (hit && (!hit.expiresAt || hit.expiresAt > deps.clock.now())) return hit;
+    const principal = await resolve();
+    if (principal) deps.cache.set(key, principal);
+    return principal;
+  };
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config.publicForm) return;
     const header = request.headers.authorization;
     if (header !== undefined) {
       const match = /^Bearer\s+(\S+)$/i.exec(header);
-      const principal = match ? await resolveApiToken(deps.db, deps.clock, match[1]!) : null;
+      const principal = match ? await cached('t', match[1]!, () => resolveApiToken(deps.db, deps.clock, match[1]!)) : null;
       if (!principal) throw unauthorized('invalid_token', 'The API token is invalid, expired or revoked.');
       request.principal = principal;
       return;
     }
     const cookie = request.cookies[SESSION_COOKIE];
     if (!cookie) return;
-    const principal = await resolveSession(deps.db, deps.clock, cookie);
+    const principal = await cached('s', cookie, () => resolveSession(deps.db, deps.clock, cookie));
     if (!principal) return; // expired session: treated as signed out
     if (!SAFE_METHODS.has(request.method) && !checkCsrf(cookie, headerValue(request, 'x-csrf-token'))) {
       throw forbidden('csrf_failed', 'Missing or wrong X-CSRF-Token header for a cookie-authenticated request.');

@@ -17,6 +17,7 @@ import type { Db } from '../db/db.ts';
 import type { Clock } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';
 import { installAuth } from './auth.ts';
+import type { AuthCache } from './auth-cache.ts';
 import { installErrorHandler } from './error-handler.ts';
 import { registerHealthRoutes } from './health-routes.ts';
 import { registerLandingPage } from './landing.ts';
@@ -35,6 +36,7 @@ export interface ServerDeps {
   clock: Clock;
   logger: Logger;
   metrics: Metrics;
+  authCache: AuthCache;
   readiness: () => Promise<Record<string, boolean>>;
 }
 
@@ -117,7 +119,7 @@ export async function buildServer(deps: ServerDeps, routes: RoutePlugin[]): Prom
   });
 
   instrumentHttp(app, deps.metrics);
-  installAuth(app, { db: deps.db, clock: deps.clock });
+  installAuth(app, { db: deps.db, clock: deps.clock, cache: deps.authCache.principals });
   registerHealthRoutes(app, deps);
   registerLandingPage(app);
   for (const register of routes) await app.register(async (scoped) => register(scoped));

@@ -27,6 +27,8 @@ export interface Principal {
   sessionId: string | null;
   /** Staff who still have to pass (or enrol) TOTP: only the second-factor routes accept them. */
   secondFactorPending: boolean;
+  /** When the session or token stops being valid (null: a token without expiry). A cached principal is never used past it. */
+  expiresAt?: Date | null;
 }
 
 export function csrfTokenFor(sessionToken: string): string {
@@ -79,7 +81,7 @@ export async function resolveSession(db: Executor, clock: Clock, token: string):
   const row = await db
     .selectFrom('sessions')
     .innerJoin('users', 'users.id', 'sessions.user_id')
-    .select([...principalColumns, 'sessions.id as sessionId', 'sessions.second_factor_pending', 'sessions.last_seen_at'])
+    .select([...principalColumns, 'sessions.id as sessionId', 'sessions.second_factor_pending', 'sessions.last_seen_at', 'sessions.expires_at'])
     .where('sessions.id', '=', sha256Hex(token))
     .where('sessions.revoked_at', 'is', null)
     .where('sessions.expires_at', '>', now)
@@ -99,6 +101,7 @@ export async function resolveSession(db: Executor, clock: Clock, token: string):
     via: 'session',
     sessionId: row.sessionId,
     secondFactorPending: row.second_factor_pending,
+    expiresAt: row.expires_at,
   };
 }
 
@@ -109,7 +112,7 @@ export async function resolveApiToken(db: Executor, clock: Clock, token: string)
   const row = await db
     .selectFrom('api_tokens')
     .innerJoin('users', 'users.id', 'api_tokens.user_id')
-    .select([...principalColumns, 'api_tokens.id as tokenId', 'api_tokens.last_used_at'])
+    .select([...principalColumns, 'api_tokens.id as tokenId', 'api_tokens.last_used_at', 'api_tokens.expires_at'])
     .where('api_tokens.token_hash', '=', sha256Hex(token))
     .where('api_tokens.revoked_at', 'is', null)
     .where((eb) => eb.or([eb('api_tokens.expires_at', 'is', null), eb('api_tokens.expires_at', '>', now)]))
@@ -128,6 +131,7 @@ export async function resolveApiToken(db: Executor, clock: Clock, token: string)
     via: 'token',
     sessionId: null,
     secondFactorPending: false,
+    expiresAt: row.expires_at,
   };
 }
 

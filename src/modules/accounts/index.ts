@@ -7,6 +7,7 @@ import { publicBaseUrl } from '../../config/config.ts';
 import type { RoutePlugin } from '../../http/server.ts';
 import type { AccountsDeps } from './accounts-deps.ts';
 import { createAccountsRepo } from './accounts-repo.ts';
+import { invalidating } from '../../http/auth-cache.ts';
 import { accountsRoutes } from './accounts-routes.ts';
 import { accountsPages } from './accounts-pages.ts';
 import { purgeSignInFailures } from './accounts-jobs.ts';
@@ -49,8 +50,9 @@ export function createAccountsModule(core: Core): AccountsModule {
     secrets: core.secrets,
     audit: core.audit,
     mailer: core.mailer,
-    users: createAccountsRepo(core.db),
-    customers: createCustomersRepo(core.db),
+    // Every change that affects who a session/token is, or a member's role, clears this node's auth cache.
+    users: invalidating(createAccountsRepo(core.db), ['updateUser', 'revokeSession', 'revokeUserSessions', 'clearSecondFactorPending', 'revokeApiToken', 'revokeUserApiTokens'], core.authCache.forgetAll),
+    customers: invalidating(createCustomersRepo(core.db), ['insertMembership', 'updateRole', 'deleteMembership'], core.authCache.forgetAll),
     auth: core.config.auth,
     baseUrl: publicBaseUrl(core.config),
   };

@@ -12,6 +12,7 @@
 import type { Core, HavreModule } from '../../app.ts';
 import type { FleetModule } from '../fleet/index.ts';
 import { createTenantsRepo } from './tenants-repo.ts';
+import { invalidating } from '../../http/auth-cache.ts';
 import { tenantsRoutes } from './tenants-routes.ts';
 import { createTenantsService, type TenantsService } from './tenants-service.ts';
 
@@ -26,7 +27,8 @@ export interface TenantsModule extends HavreModule {
 export function createTenantsModule(core: Core, deps: { fleet: Pick<FleetModule, 'databases'> }): TenantsModule {
   const service = createTenantsService({
     db: core.db,
-    repo: createTenantsRepo(core.db),
+    // A state change or a new database must reach the workspace path of this node at once.
+    repo: invalidating(createTenantsRepo(core.db), ['transition', 'setDatabase'], core.authCache.forgetAll),
     clock: core.clock,
     audit: core.audit,
     fleet: deps.fleet,

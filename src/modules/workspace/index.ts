@@ -44,6 +44,7 @@ export function createWorkspaceModule(core: Core, deps: { fleet: Pick<FleetModul
   }
   const access = createWorkspaceAccess({
     db: core.db,
+    cache: core.authCache.tenantAccess,
     withTenant: (id, fn) => fleet.connections.withTenant(id, fn),
     upgrade: async (id) => (await upgrade(id)).to,
     minSchemaVersion: MIN_SERVED_SCHEMA_VERSION,

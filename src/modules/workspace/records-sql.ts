@@ -40,8 +40,12 @@ const CAST: Record<FieldType, string> = { uuid: 'uuid', text: 'text', date: 'dat
 const q = (identifier: string) => `"${identifier.replace(/"/g, '""')}"`;
 
 function selectExpr(name: string, field: FieldSpec): string {
-  // Dates as text: pg would turn them into JS Dates at local midnight.
-  const column = field.type === 'date' ? `${q(field.column)}::text` : q(field.column);
+  // Dates and timestamps as ISO text made by PostgreSQL: pg would turn dates into JS Dates at
+  // local midnight, and parsing then re-formatting every timestamp costs more than the query.
+  // Microseconds are kept, so a timestamp cursor compares exactly.
+  let column = q(field.column);
+  if (field.type === 'date') column = `${column}::text`;
+  else if (field.type === 'timestamp') column = `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
   return `${column} AS ${q(name)}`;
 }
 
@@ -58,17 +62,27 @@ function selectList(spec: RecordSpec): string {
   return list;
 }
 
-/** A row as the API shows it: cents as numbers, timestamps as ISO strings. */
-export function presentRecord(spec: RecordSpec, row: Record<string, unknown>): RecordView {
-  const out: RecordView = {};
-  for (const [name, field] of Object.entries(spec.fields)) {
-    const value = row[name];
-    if (value === null || value === undefined) out[name] = null;
-    else if (field.type === 'cents' || field.type === 'int') out[name] = Number(value);
-    else if (field.type === 'timestamp') out[name] = (value as Date).toISOString();
-    else out[name] = value;
+/** Fields whose value pg returns as a string but the API shows as a number (bigint cents). */
+const numericFields = new WeakMap<RecordSpec, string[]>();
+function numericFieldsOf(spec: RecordSpec): string[] {
+  let list = numericFields.get(spec);
+  if (!list) {
+    list = Object.entries(spec.fields)
+      .filter(([, f]) => f.type === 'cents' || f.type === 'int')
+      .map(([n]) => n);
+    numericFields.set(spec, list);
   }
-  return out;
+  return list;
+}
+
+/**
+ * A row as the API shows it. The SELECT list already names every field by its API name, with
+ * dates and timestamps as ISO text (selectExpr), so the row is the view: only bigint cents become
+ * numbers. The row has exactly the spec's fields — the SELECT list is the whitelist.
+ */
+export function presentRecord(spec: RecordSpec, row: Record<string, unknown>): RecordView {
+  for (const name of numericFieldsOf(spec)) if (row[name] !== null && row[name] !== undefined) row[name] = Number(row[name]);
+  return row;
 }
 
 function encodeCursor(sort: string, value: unknown, id: string): string {

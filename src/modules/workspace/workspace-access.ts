@@ -22,6 +22,8 @@ import { AppError, conflict, forbidden, notFound, unavailable } from '../../lib/
 import { isUuid } from '../../lib/ids.ts';
 import type { MemberRole } from '../accounts/accounts-tables.ts';
 import type { Principal } from '../accounts/authn.ts';
+import type { TenantAccessFacts } from '../../http/auth-cache.ts';
+import type { TtlCache } from '../../lib/ttl-cache.ts';
 
 /** Who may read and write records (APP-3): every member role. */
 export const RECORD_ROLES: readonly MemberRole[] = ['owner', 'administrator', 'collaborator'];
@@ -41,6 +43,8 @@ export interface WorkspaceTarget {
 
 export interface WorkspaceAccessDeps {
   db: Db;
+  /** (user, tenant) → access facts, cleared on every tenant or membership change of this node. */
+  cache: TtlCache<TenantAccessFacts>;
   withTenant<T>(tenantDatabaseId: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
   /** Upgrades one tenant database to the latest schema (locked, idempotent); returns the version reached. */
   upgrade(tenantDatabaseId: string): Promise<number>;
@@ -49,14 +53,7 @@ export interface WorkspaceAccessDeps {
 
 const tenantNotFound = () => notFound('tenant_not_found', 'No such tenant.');
 
-interface AccessRow {
-  tenant_id: string;
-  customer_id: string;
-  state: string;
-  tenant_database_id: string | null;
-  schema_version: number | null;
-  role: MemberRole | null;
-}
+type AccessRow = TenantAccessFacts;
 
 function refuseUnlessServing(row: AccessRow): void {
   switch (row.state) {
@@ -80,19 +77,19 @@ export function createWorkspaceAccess(deps: WorkspaceAccessDeps) {
   /** Steps 1–3 of the file comment; returns where to run the work. */
   async function enter(principal: Principal, tenantId: string, roles: readonly MemberRole[]): Promise<WorkspaceTarget> {
     if (!isUuid(tenantId)) throw tenantNotFound();
-    const { rows } = await sql<AccessRow>`
-      SELECT t.id AS tenant_id, t.customer_id, t.state, t.tenant_database_id, d.schema_version, m.role
-        FROM tenants t
-        LEFT JOIN tenant_databases d ON d.id = t.tenant_database_id
-        LEFT JOIN memberships m ON m.customer_id = t.customer_id AND m.user_id = ${principal.userId}
-       WHERE t.id = ${tenantId}`.execute(db);
-    const row = rows[0];
+    const key = `${principal.userId}:${tenantId}`;
+    const row = deps.cache.get(key) ?? (await lookup(principal.userId, tenantId));
     if (!row || !row.role) throw tenantNotFound();
     if (!roles.includes(row.role)) throw forbidden('role_required', `This needs one of the roles: ${roles.join(', ')}.`);
     refuseUnlessServing(row);
     if (!row.tenant_database_id) throw unavailable('tenant_not_ready', 'This tenant is still being prepared; try again in a moment.');
     let schemaVersion = row.schema_version ?? 0;
-    if (schemaVersion < deps.minSchemaVersion) schemaVersion = await deps.upgrade(row.tenant_database_id);
+    if (schemaVersion < deps.minSchemaVersion) {
+      schemaVersion = await deps.upgrade(row.tenant_database_id);
+      deps.cache.delete(key);
+    } else {
+      deps.cache.set(key, row);
+    }
     return {
       tenantId: row.tenant_id,
       customerId: row.customer_id,
@@ -102,6 +99,17 @@ export function createWorkspaceAccess(deps: WorkspaceAccessDeps) {
       userId: principal.userId,
       locale: principal.locale,
     };
+  }
+
+  /** The control-plane facts of one request, in one query. */
+  async function lookup(userId: string, tenantId: string): Promise<AccessRow | undefined> {
+    const { rows } = await sql<AccessRow>`
+      SELECT t.id AS tenant_id, t.customer_id, t.state, t.tenant_database_id, d.schema_version, m.role
+        FROM tenants t
+        LEFT JOIN tenant_databases d ON d.id = t.tenant_database_id
+        LEFT JOIN memberships m ON m.customer_id = t.customer_id AND m.user_id = ${userId}
+       WHERE t.id = ${tenantId}`.execute(db);
+    return rows[0];
   }
 
   return {
