@@ -25,6 +25,11 @@ export interface MailMessage {
   locale: Locale;
   subject: string;
   text: string;
+  /**
+   * Idempotency key: when a message with this key is already in the outbox, `send` queues nothing
+   * and returns that message's id (for senders that retry after a crash).
+   */
+  dedupeKey?: string;
 }
 
 export interface OutboxEntry {
@@ -39,7 +44,10 @@ export interface OutboxEntry {
 }
 
 export interface Mailer {
-  /** Queues `message`; pass the caller's transaction so it commits with the change it reports. */
+  /**
+   * Queues `message`; pass the caller's transaction so it commits with the change it reports.
+   * With `dedupeKey`, at most one message per key is ever queued (the existing id is returned).
+   */
   send(message: MailMessage, trx?: Executor): Promise<{ id: string }>;
   /** Sends pending messages over SMTP (no-op without SMTP). Returns how many were sent. */
   deliverPending(limit?: number): Promise<number>;
@@ -125,7 +133,9 @@ export function createMailer(deps: { db: Db; clock: Clock; from: string; smtpUrl
 
   return {
     async send(message, trx) {
-      const row = await (trx ?? deps.db)
+      const executor = trx ?? deps.db;
+      const dedupeKey = message.dedupeKey ?? null;
+      const row = await executor
         .insertInto('mail_outbox')
         .values({
           to_address: message.to.toLowerCase(),
@@ -141,10 +151,16 @@ export function createMailer(deps: { db: Db; clock: Clock; from: string; smtpUrl
           sent_at: null,
           next_attempt_at: transport ? deps.clock.now() : null,
           locked_until: null,
+          dedupe_key: dedupeKey,
         })
+        .onConflict((oc) => oc.column('dedupe_key').where('dedupe_key', 'is not', null).doNothing())
         .returning('id')
-        .executeTakeFirstOrThrow();
-      return { id: row.id };
+        .executeTakeFirst();
+      if (row) return { id: row.id };
+      // Only a dedupe key conflicts: the message is already queued (or a concurrent sender just
+      // committed it — ON CONFLICT waited for it, so this read sees it).
+      const existing = await executor.selectFrom('mail_outbox').select('id').where('dedupe_key', '=', dedupeKey).executeTakeFirstOrThrow();
+      return { id: existing.id };
     },
 
     deliverPending,

@@ -20,6 +20,8 @@ export interface MailOutboxTable {
   next_attempt_at: Date | null;
   /** While 'sending': the claim's deadline; past it, another worker may take the message over. */
   locked_until: Date | null;
+  /** Idempotency key of the sender (unique when set): sending again with it queues nothing new. */
+  dedupe_key: string | null;
 }
 
 export interface MailTables {

@@ -15,7 +15,9 @@ import type { Core, HavreModule } from '../../app.ts';
 import type { RoutePlugin } from '../../http/server.ts';
 import type { Clock } from '../../lib/clock.ts';
 import type { FleetModule } from '../fleet/index.ts';
+import { workspaceReceivablesRoutes } from './receivables-routes.ts';
 import { workspaceRecordRoutes } from './records-routes.ts';
+import { createReminderService, tenantNameFrom } from './reminders.ts';
 import { LATEST_SCHEMA_VERSION, MIN_SERVED_SCHEMA_VERSION, upgradeTenantSchema, WORKSPACE_MIGRATIONS, type TenantMigration, type UpgradeResult } from './tenant-schema.ts';
 import { createWorkspaceAccess, type WorkspaceAccess } from './workspace-access.ts';
 
@@ -50,7 +52,10 @@ export function createWorkspaceModule(core: Core, deps: { fleet: Pick<FleetModul
     minSchemaVersion: MIN_SERVED_SCHEMA_VERSION,
   });
   // One plugin per part of the workspace.
-  const plugins: RoutePlugin[] = [workspaceRecordRoutes(access, core.clock)];
+  const plugins: RoutePlugin[] = [
+    workspaceRecordRoutes(access, core.clock),
+    workspaceReceivablesRoutes(access, createReminderService({ mailer: core.mailer, clock: core.clock, tenantName: tenantNameFrom(core.db) }), core.clock),
+  ];
   return {
     routes: async (app) => {
       for (const plugin of plugins) await plugin(app);
