@@ -8,8 +8,9 @@ import type { BenchResult } from './bench-kit.ts';
 import { run as provisioning } from './provisioning.bench.ts';
 import { run as connections } from './connections.bench.ts';
 import { run as workspaceRead } from './workspace-read.bench.ts';
+import { run as rollout } from './rollout.bench.ts';
 
-const benchmarks: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { provisioning, connections, 'workspace-read': workspaceRead };
+const benchmarks: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { provisioning, connections, 'workspace-read': workspaceRead, rollout };
 
 const wanted = process.argv.slice(2);
 for (const name of wanted) {

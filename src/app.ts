@@ -19,6 +19,7 @@ import { createAccountsModule, type AccountsModule } from './modules/accounts/in
 import { createFleetModule, type FleetModule } from './modules/fleet/index.ts';
 import { createTenantsModule, type TenantsModule } from './modules/tenants/index.ts';
 import { createWorkspaceModule, workspaceInitializer, type WorkspaceModule } from './modules/workspace/index.ts';
+import { createRolloutsModule, type RolloutsModule } from './modules/rollouts/index.ts';
 
 /** What every module may depend on. Modules take the parts they need, not the whole core. */
 export interface Core {
@@ -49,6 +50,7 @@ export interface Modules {
   fleet: FleetModule;
   tenants: TenantsModule;
   workspace: WorkspaceModule;
+  rollouts: RolloutsModule;
 }
 
 /** Builds every domain module, each from the parts of the core (and other modules) it needs. */
@@ -58,7 +60,9 @@ export function createModules(core: Core): Modules {
   const fleet = createFleetModule(core, { initializeDatabase: workspaceInitializer(core.clock) });
   const tenants = createTenantsModule(core, { fleet });
   const workspace = createWorkspaceModule(core, { fleet });
-  return { accounts, fleet, tenants, workspace };
+  // Workspace schema updates to every tenant database (TEN-6, SEC-5).
+  const rollouts = createRolloutsModule(core, { workspace });
+  return { accounts, fleet, tenants, workspace, rollouts };
 }
 
 export interface App {

@@ -9,6 +9,7 @@ import { registerOperatorCommands } from '../modules/accounts/accounts-cli.ts';
 import { registerServerCommands } from '../modules/fleet/fleet-cli.ts';
 import { registerTenantCommands } from '../modules/tenants/tenants-cli.ts';
 import { registerPromisesCommand } from '../modules/promises/promises-cli.ts';
+import { registerRolloutCommands } from '../modules/rollouts/rollouts-cli.ts';
 
 const program = new Command()
   .name('havre')
@@ -22,6 +23,7 @@ registerMaintenanceCommands(program, run);
 registerOperatorCommands(program, run);
 registerServerCommands(program, run);
 registerTenantCommands(program, run);
+registerRolloutCommands(program, run);
 registerPromisesCommand(program);
 
 await program.parseAsync(process.argv);
