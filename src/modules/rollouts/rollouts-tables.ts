@@ -1,4 +1,4 @@
-/** Control-plane tables of the rollouts module (see migrations/20261124110000_rollouts.sql). */
+/** Control-plane tables of the rollouts module (see migrations/20261124130000_rollouts.sql). */
 import type { AuditActorType } from '../audit/audit-tables.ts';
 
 export type RolloutState = 'running' | 'succeeded' | 'failed';
