@@ -15,6 +15,10 @@ import type { Core, HavreModule } from '../../app.ts';
 import type { RoutePlugin } from '../../http/server.ts';
 import type { Clock } from '../../lib/clock.ts';
 import type { FleetModule } from '../fleet/index.ts';
+import { storageRoot } from '../../config/config.ts';
+import { createFsStorage } from '../../lib/storage/fs-storage.ts';
+import { workspaceAttachmentRoutes } from './attachments-routes.ts';
+import { createAttachmentService } from './attachments-service.ts';
 import { workspaceReceivablesRoutes } from './receivables-routes.ts';
 import { workspaceRecordRoutes } from './records-routes.ts';
 import { createReminderService, tenantNameFrom } from './reminders.ts';
@@ -55,6 +59,7 @@ export function createWorkspaceModule(core: Core, deps: { fleet: Pick<FleetModul
   const plugins: RoutePlugin[] = [
     workspaceRecordRoutes(access, core.clock),
     workspaceReceivablesRoutes(access, createReminderService({ mailer: core.mailer, clock: core.clock, tenantName: tenantNameFrom(core.db) }), core.clock),
+    workspaceAttachmentRoutes(access, createAttachmentService({ access, storage: createFsStorage(storageRoot(core.config)), withTenant: (id, fn) => fleet.connections.withTenant(id, fn), clock: core.clock, maxBytes: core.config.workspace.attachments.maxBytes, logger: core.logger }), core.clock),
   ];
   return {
     routes: async (app) => {

@@ -56,6 +56,8 @@ export interface RecordSpec {
   parent?: ParentSpec;
   /** No PATCH route (e.g. payments: delete and record again). */
   immutable?: boolean;
+  /** No generic POST route: records of this kind are created by a dedicated route (e.g. attachment uploads). */
+  noCreate?: boolean;
   /** Fills defaults or server-set columns before an INSERT, in the write transaction. */
   prepareCreate?: (client: pg.ClientBase, columns: Record<string, unknown>, target: WorkspaceTarget) => Promise<void>;
   /** Checks the whole record before INSERT/UPDATE commits (e.g. one subject per note); may throw a 400. */

@@ -1,7 +1,7 @@
 /**
  * REST routes of workspace records, generated from the record specs: for each kind,
  *   GET    /api/v1/tenants/{id}/<kind>              list (filters, ?q=, ?sort=, ?limit=, ?cursor=)
- *   POST   /api/v1/tenants/{id}/<kind>              create → 201
+ *   POST   /api/v1/tenants/{id}/<kind>              create → 201 (not for kinds created elsewhere: noCreate)
  *   GET    /api/v1/tenants/{id}/<kind>/{recordId}   read
  *   PATCH  /api/v1/tenants/{id}/<kind>/{recordId}   update (not for immutable kinds)
  *   DELETE /api/v1/tenants/{id}/<kind>/{recordId}   delete → 204
@@ -15,7 +15,7 @@ import type { Clock } from '../../lib/clock.ts';
 import { isoDate, recordOutputSchema, type FieldType, type RecordSpec } from './record-spec.ts';
 import { assertParent, createRecord, deleteRecord, getRecord, listRecords, MAX_PAGE, sortableFields, updateRecord, type ListQuery } from './records-sql.ts';
 import { RECORD_SPECS } from './record-specs.ts';
-import { SETTINGS_ROLES, type WorkspaceAccess } from './workspace-access.ts';
+import { SETTINGS_ROLES, type WorkspaceAccess, type WorkspaceTarget } from './workspace-access.ts';
 import { readSettings, settingsBody, settingsView, updateSettings } from './settings.ts';
 
 const security: Record<string, string[]>[] = [{ session: [] }, { bearer: [] }];
@@ -58,7 +58,17 @@ function listQuerySchema(spec: RecordSpec) {
   return z.object(shape).strict();
 }
 
-function recordRoutes(spec: RecordSpec, access: WorkspaceAccess, clock: Clock): RoutePlugin {
+export interface RecordRouteOptions {
+  /**
+   * Runs once a DELETE has committed, for what lives outside the tenant database (e.g. an
+   * attachment's file). A failure is logged, not answered: the record is gone, and whatever it
+   * left behind is for a sweep to collect.
+   */
+  afterDelete?: (target: WorkspaceTarget, recordId: string) => Promise<void>;
+}
+
+/** The generic routes of one record kind (see the file comment). */
+export function recordRoutes(spec: RecordSpec, access: WorkspaceAccess, clock: Clock, options: RecordRouteOptions = {}): RoutePlugin {
   const tags = ['workspace'];
   const singular = spec.singular.replace(/_/g, ' ');
   const base = spec.parent ? `/api/v1/tenants/:id/${spec.parent.name}/:${spec.parent.param}/${spec.name}` : `/api/v1/tenants/:id/${spec.name}`;
@@ -91,14 +101,16 @@ function recordRoutes(spec: RecordSpec, access: WorkspaceAccess, clock: Clock): 
         });
       },
     );
-    r.post(
-      base,
-      { schema: { tags, summary: `Create a ${singular}`, params: collectionParams, body: create, security, response: { 201: view } } },
-      async (request, reply) => {
-        const created = await access.write(requireUser(request), tenantOf(request.params), (client, target) => createRecord(client, spec, request.body as Record<string, unknown>, target, clock.now(), parentOf(request.params)));
-        return reply.code(201).send(created);
-      },
-    );
+    if (!spec.noCreate) {
+      r.post(
+        base,
+        { schema: { tags, summary: `Create a ${singular}`, params: collectionParams, body: create, security, response: { 201: view } } },
+        async (request, reply) => {
+          const created = await access.write(requireUser(request), tenantOf(request.params), (client, target) => createRecord(client, spec, request.body as Record<string, unknown>, target, clock.now(), parentOf(request.params)));
+          return reply.code(201).send(created);
+        },
+      );
+    }
     r.get(`${base}/:recordId`, { schema: { tags, summary: `Read a ${singular}`, params: itemParams, security, response: { 200: view } } }, async (request) =>
       access.read(requireUser(request), tenantOf(request.params), (client) => getRecord(client, spec, recordOf(request.params), parentOf(request.params))),
     );
@@ -108,7 +120,13 @@ function recordRoutes(spec: RecordSpec, access: WorkspaceAccess, clock: Clock): 
       );
     }
     r.delete(`${base}/:recordId`, { schema: { tags, summary: `Delete a ${singular}`, params: itemParams, security, response: { 204: z.null() } } }, async (request, reply) => {
-      await access.write(requireUser(request), tenantOf(request.params), (client) => deleteRecord(client, spec, recordOf(request.params), parentOf(request.params)));
+      const target = await access.write(requireUser(request), tenantOf(request.params), async (client, target) => {
+        await deleteRecord(client, spec, recordOf(request.params), parentOf(request.params));
+        return target;
+      });
+      if (options.afterDelete) {
+        await options.afterDelete(target, recordOf(request.params)).catch((err: unknown) => request.log.warn({ err, kind: spec.name }, 'after-delete cleanup failed; left for the sweep'));
+      }
       return reply.code(204).send(null);
     });
   };
