@@ -20,6 +20,7 @@ import { createFleetModule, type FleetModule } from './modules/fleet/index.ts';
 import { createTenantsModule, type TenantsModule } from './modules/tenants/index.ts';
 import { createWorkspaceModule, workspaceInitializer, type WorkspaceModule } from './modules/workspace/index.ts';
 import { createRolloutsModule, type RolloutsModule } from './modules/rollouts/index.ts';
+import { createBackupsModule, type BackupsModule } from './modules/backups/index.ts';
 
 /** What every module may depend on. Modules take the parts they need, not the whole core. */
 export interface Core {
@@ -51,6 +52,7 @@ export interface Modules {
   tenants: TenantsModule;
   workspace: WorkspaceModule;
   rollouts: RolloutsModule;
+  backups: BackupsModule;
 }
 
 /** Builds every domain module, each from the parts of the core (and other modules) it needs. */
@@ -60,9 +62,11 @@ export function createModules(core: Core): Modules {
   const fleet = createFleetModule(core, { initializeDatabase: workspaceInitializer(core.clock) });
   const tenants = createTenantsModule(core, { fleet });
   const workspace = createWorkspaceModule(core, { fleet });
-  // Workspace schema updates to every tenant database (TEN-6, SEC-5).
-  const rollouts = createRolloutsModule(core, { workspace });
-  return { accounts, fleet, tenants, workspace, rollouts };
+  // Daily, encrypted, write-once backups in every location (BKP-1..7).
+  const backups = createBackupsModule(core, { fleet, tenants, workspace });
+  // Workspace schema updates to every tenant database (TEN-6, SEC-5), each after its backup.
+  const rollouts = createRolloutsModule(core, { workspace }, { beforeUpgrade: (id) => backups.service.beforeUpgrade(id) });
+  return { accounts, fleet, tenants, workspace, backups, rollouts };
 }
 
 export interface App {

@@ -89,6 +89,55 @@ const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Backups (BKP-1..7): where copies go, when they run, how long objects stay locked. */
+    backups: z
+      .object({
+        /**
+         * At least two locations, each a separate country (BKP-3), never a tenant database server.
+         * `fs`: a directory (default `<home>/backups/<name>`); `s3`: a bucket with Object Lock.
+         */
+        locations: z
+          .array(
+            z.discriminatedUnion('driver', [
+              z.object({ name: z.string().regex(/^[a-z0-9-]{1,40}$/), driver: z.literal('fs'), root: z.string().min(1).optional() }).strict(),
+              z
+                .object({
+                  name: z.string().regex(/^[a-z0-9-]{1,40}$/),
+                  driver: z.literal('s3'),
+                  bucket: z.string().min(3).max(63),
+                  region: z.string().min(1),
+                  prefix: z.string().regex(/^([A-Za-z0-9][A-Za-z0-9._-]*\/)*$/, 'a prefix is empty or ends with "/"').optional(),
+                  endpoint: z.url().optional(),
+                  forcePathStyle: z.boolean().optional(),
+                  accessKeyId: z.string().optional(),
+                  secretAccessKey: z.string().optional(),
+                })
+                .strict(),
+            ]),
+          )
+          .min(2, 'at least two backup locations (BKP-3)')
+          .default([
+            { name: 'fr', driver: 'fs' },
+            { name: 'de', driver: 'fs' },
+          ]),
+        /** Scheduled backups start in this window (Paris time), each tenant at its own minute, spread. */
+        windowStartHour: z.number().int().min(0).max(23).default(0),
+        windowHours: z.number().int().min(1).max(24).default(24),
+        /** Backups a customer may ask for per tenant per Paris day, on top of the scheduled one. */
+        onDemandPerDay: z.number().int().min(0).max(100).default(5),
+        /** Backups (and verifications) one node runs at once. */
+        concurrency: z.number().int().min(1).max(16).default(2),
+        /** A stored backup stays locked at least this long (and longer while retention keeps it). */
+        minLockDays: z.number().int().min(1).max(366).default(7),
+        /** pg_dump compression level (0-9) of the database part. */
+        compression: z.number().int().min(0).max(9).default(1),
+        /** How long a download link works. */
+        downloadLinkMinutes: z.number().int().min(1).max(24 * 60).default(15),
+        /** How often a node looks for due backups, verifications and retention (ms). */
+        tickMs: z.number().int().min(1000).default(60_000),
+      })
+      .strict()
+      .prefault({}),
     /** Where files live (attachments, each tenant under its own area). Default: `<home>/storage`. */
     storage: z
       .object({ root: z.string().min(1).optional() })
@@ -134,6 +183,8 @@ const configSchema = z
     if (!c.tenants.regions.includes(c.tenants.defaultRegion)) {
       ctx.addIssue({ code: 'custom', path: ['tenants', 'defaultRegion'], message: 'must be one of tenants.regions' });
     }
+    const names = c.backups.locations.map((l) => l.name);
+    if (new Set(names).size !== names.length) ctx.addIssue({ code: 'custom', path: ['backups', 'locations'], message: 'location names must be distinct' });
     if (c.env === 'production') {
       if (!c.databaseUrl) ctx.addIssue({ code: 'custom', path: ['databaseUrl'], message: 'HAVRE_DATABASE_URL is required in production' });
       if (!c.masterKey) ctx.addIssue({ code: 'custom', path: ['masterKey'], message: 'HAVRE_MASTER_KEY is required in production' });
@@ -231,6 +282,11 @@ export function loadConfig(env: Env, overrides: ConfigInput | Record<string, unk
 /** The root directory of local file storage: `storage.root`, else `<home>/storage`. */
 export function storageRoot(config: Config): string {
   return path.resolve(config.storage.root ?? path.join(config.home, 'storage'));
+}
+
+/** The directory of a filesystem backup location: its `root`, else `<home>/backups/<name>`. */
+export function backupLocationRoot(config: Config, location: { name: string; root?: string | undefined }): string {
+  return path.resolve(location.root ?? path.join(config.home, 'backups', location.name));
 }
 
 /** The base URL of links in e-mails: `http.publicUrl`, else this node's own address. */

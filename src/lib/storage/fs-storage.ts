@@ -17,7 +17,8 @@ import { assertKey, INCOMPLETE_SUFFIX, InvalidStorageKeyError, StorageKeyExistsE
 
 const errorCode = (err: unknown) => (err as { code?: string }).code;
 
-async function syncDirectory(dir: string): Promise<void> {
+/** fsyncs a directory, so that the names created or removed in it survive a power cut. */
+export async function syncDirectory(dir: string): Promise<void> {
   const handle = await fs.open(dir, 'r');
   try {
     await handle.sync();

@@ -21,6 +21,7 @@ import { registerFleetMetrics } from './fleet-metrics.ts';
 import { fleetRoutes } from './fleet-routes.ts';
 import { createProvisioner, tenantPasswordContext, type Provisioner } from './provisioner.ts';
 import { createServerService, type AddedServerView, type AddServerInput, type ServerActor, type ServerView } from './servers.ts';
+import { createScratchDatabases, type ScratchDatabases } from './scratch.ts';
 import { createWarmPool, type RefillOptions, type TenantDatabaseView } from './warm-pool.ts';
 
 export { isNoPooledDatabase, NO_POOLED_DATABASE } from './warm-pool.ts';
@@ -63,11 +64,18 @@ export interface FleetModule extends HavreModule {
     withTenant<T>(tenantDatabaseId: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
     /** Open connections now, overall and per tenant database. */
     stats(): ConnectionStats;
+    /**
+     * Connection settings to a tenant database as its own role (for pg_dump/pg_restore child
+     * processes, which cannot use a pool). 404 when the database is not live.
+     */
+    target(tenantDatabaseId: string): Promise<pg.ClientConfig>;
     /** Closes the pool of one tenant database. */
     close(tenantDatabaseId: string): Promise<void>;
     /** Closes every tenant pool and every admin connection of this node. */
     closeAll(): Promise<void>;
   };
+  /** Short-lived databases for backup verification (scratch.ts). */
+  scratch: ScratchDatabases;
   pool: {
     /** Tops up the warm pool of every server (or one); returns how many databases were created. */
     refill(serverId?: string, options?: RefillOptions): Promise<number>;
@@ -124,7 +132,8 @@ export function createFleetModule(core: Core, options: FleetOptions = {}): Fleet
     ...(options.initializeDatabase && { initialize: options.initializeDatabase }),
   });
   const warmPool = createWarmPool({ db, clock, config, logger, provisioner });
-  const tenants = createTenantConnections(config.tenants.connections, tenantTargetResolver({ db, secrets, admin }), tenantPasswordRestorer({ db, secrets, provisioner, logger }));
+  const resolveTarget = tenantTargetResolver({ db, secrets, admin });
+  const tenants = createTenantConnections(config.tenants.connections, resolveTarget, tenantPasswordRestorer({ db, secrets, provisioner, logger }));
   registerFleetMetrics(core.metrics.registry, { db, stats: () => tenants.stats() });
 
   const closeAll = async () => {
@@ -165,9 +174,11 @@ export function createFleetModule(core: Core, options: FleetOptions = {}): Fleet
     connections: {
       withTenant: (id, fn) => tenants.withTenant(id, fn),
       stats: () => tenants.stats(),
+      target: async (id) => (await resolveTarget(id)).client,
       close: (id) => tenants.close(id),
       closeAll,
     },
+    scratch: createScratchDatabases({ db, admin, clock }),
     pool: {
       refill: (serverId, options) => warmPool.refill(serverId, options),
       sweep: (serverId) => warmPool.sweep(serverId),

@@ -28,7 +28,7 @@ export function createTenantsModule(core: Core, deps: { fleet: Pick<FleetModule,
   const service = createTenantsService({
     db: core.db,
     // A state change or a new database must reach the workspace path of this node at once.
-    repo: invalidating(createTenantsRepo(core.db), ['transition', 'setDatabase'], core.authCache.forgetAll),
+    repo: invalidating(createTenantsRepo(core.db), ['transition', 'setDatabase', 'switchDatabase'], core.authCache.forgetAll),
     clock: core.clock,
     audit: core.audit,
     fleet: deps.fleet,

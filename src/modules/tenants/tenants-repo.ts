@@ -104,6 +104,12 @@ export function createTenantsRepo(db: Db) {
       await trx.updateTable('tenants').set({ tenant_database_id: tenantDatabaseId, updated_at: at }).where('id', '=', id).execute();
     },
 
+    /** Compare-and-set of a tenant's database (in-place restore); false when it no longer uses `from`. */
+    async switchDatabase(id: string, from: string, to: string, at: Date, trx: Executor = db): Promise<boolean> {
+      const r = await trx.updateTable('tenants').set({ tenant_database_id: to, updated_at: at }).where('id', '=', id).where('tenant_database_id', '=', from).where('state', '!=', 'destroyed').executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
+    },
+
     async insertTransition(row: NewTransition, trx: Executor = db): Promise<void> {
       await trx.insertInto('tenant_transitions').values(row).execute();
     },

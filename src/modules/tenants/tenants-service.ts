@@ -253,6 +253,38 @@ export function createTenantsService(deps: TenantsServiceDeps) {
 
     transition,
 
+    /**
+     * A new tenant of `customerId` on a database that a restore (BKP-5) already claimed and filled,
+     * inside the caller's transaction: inserted, recorded and moved to `trial` like `create`.
+     */
+    async adoptDatabase(input: { customerId: string; name: string; region: string; tenantDatabaseId: string; actor: TenantActor }, trx: Trx): Promise<string> {
+      const now = clock.now();
+      const id = randomUUID();
+      const inserted = await repo.insert(
+        { id, customer_id: input.customerId, name: cleanName(input.name), region: input.region, state: 'provisioning', tenant_database_id: null, plan: null, trial_ends_at: null, idempotency_key: null, idempotency_fingerprint: null, created_at: now, updated_at: now, state_changed_at: now },
+        trx,
+      );
+      await record(trx, inserted!, null, 'provisioning', input.actor, 'restored from a backup', now);
+      await repo.setDatabase(id, input.tenantDatabaseId, now, trx);
+      await transitionIn(trx, id, 'trial', { actor: input.actor, reason: 'database restored' }, { trial_ends_at: new Date(now.getTime() + settings.trialDays * DAY_MS) });
+      return id;
+    },
+
+    /**
+     * In-place restore (BKP-5): the tenant moves from database `from` to `to` in the caller's
+     * transaction (compare-and-set: false when it no longer uses `from`), audited.
+     */
+    async switchDatabase(input: { tenantId: string; from: string; to: string; actor: TenantActor; backupId: string }, trx: Trx): Promise<boolean> {
+      const now = clock.now();
+      if (!(await repo.switchDatabase(input.tenantId, input.from, input.to, now, trx))) return false;
+      const tenant = (await repo.find(input.tenantId, trx))!;
+      await audit.record(
+        { actorType: input.actor.type, actorId: input.actor.id ?? null, ip: input.actor.ip ?? null, action: 'tenant.database_switched', subjectType: 'tenant', subjectId: tenant.id, customerId: tenant.customer_id, data: { from: input.from, to: input.to, backupId: input.backupId } },
+        trx,
+      );
+      return true;
+    },
+
     /** Staff: suspends a tenant in trial or active (e.g. unpaid, abuse). */
     async suspend(id: string, options: { actor: TenantActor; reason: string }): Promise<TenantWithServer> {
       if (!cleanReason(options.reason)) throw badRequest('reason_required', 'Say why the tenant is suspended.');

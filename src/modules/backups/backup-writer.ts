@@ -1,0 +1,208 @@
+/**
+ * Taking one full backup of one tenant (BKP-1, BKP-3, BKP-6): everything as of ONE snapshot.
+ *
+ *  1. As the tenant's role, a REPEATABLE READ transaction exports its snapshot; the row count and
+ *     checksum of every table and the list of attachments are read in it.
+ *  2. `pg_dump -Fc --snapshot=…` (same instant) → AES-256-GCM chunks (backup-crypto.ts) → written
+ *     to every location at once (fan-out.ts), hashed on the way.
+ *  3. The attachments of that snapshot, as a tar (each file checked against its recorded SHA-256)
+ *     → encrypted → every location.
+ *  4. The manifest (tables, files, parts with sizes and SHA-256) → encrypted → every location.
+ *  5. Every copy is read back and hashed; the backup is complete only if all match everywhere.
+ *
+ * Memory stays constant: bytes flow from pg_dump and the file store to the locations in chunks.
+ * A kill at any point leaves the row `running` (its lease then lapses and it is marked failed)
+ * and only invisible leftovers in the locations (drivers store atomically).
+ */
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import type pg from 'pg';
+import tar from 'tar-stream';
+import type { BackupStore } from '../../lib/storage/backup-store.ts';
+import type { Storage } from '../../lib/storage/storage.ts';
+import { attachmentKey } from '../workspace/attachments-service.ts';
+import { encryptStream } from './backup-crypto.ts';
+import { fanOut, hashing, hashStream } from './fan-out.ts';
+import { pgDump, tableFacts, type TableFacts } from './pg-process.ts';
+import type { BackupSubject } from './backups-repo.ts';
+import type { BackupPart } from './backups-tables.ts';
+
+export const MANIFEST_FORMAT = 'havre-backup/1';
+
+export interface PartFacts {
+  /** Bytes of the stored (encrypted) object. */
+  size: number;
+  /** SHA-256 of the stored (encrypted) object. */
+  sha256: string;
+  /** Bytes before encryption (the pg_dump archive, the tar). */
+  plainSize: number;
+}
+
+export interface BackupManifest {
+  format: typeof MANIFEST_FORMAT;
+  backupId: string;
+  tenant: { id: string; name: string; region: string };
+  tenantDatabaseId: string;
+  server: string;
+  postgresVersion: string;
+  schemaVersion: number;
+  takenAt: string;
+  keyId: string;
+  compression: number;
+  tables: TableFacts[];
+  files: { id: string; size: number; sha256: string }[];
+  parts: { database: PartFacts; files: PartFacts };
+}
+
+export interface CopyOutcome {
+  location: string;
+  part: BackupPart;
+  key: string;
+  ok: boolean;
+  size: number;
+  sha256: string;
+  error?: string;
+}
+
+export interface WriteOutcome {
+  manifest: BackupManifest;
+  /** The manifest part's own facts (it cannot list itself). */
+  manifestPart: PartFacts;
+  copies: CopyOutcome[];
+}
+
+export function partKey(tenantId: string, backupId: string, part: BackupPart): string {
+  return `backups/${tenantId}/${backupId}/${part}.hvr`;
+}
+
+export interface WriterDeps {
+  stores: readonly BackupStore[];
+  files: Storage;
+  withTenant<T>(tenantDatabaseId: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
+  target(tenantDatabaseId: string): Promise<pg.ClientConfig>;
+  compression: number;
+}
+
+/** Counts plaintext bytes passing through. */
+async function* counted(source: AsyncIterable<Uint8Array>, count: { bytes: number }): AsyncGenerator<Uint8Array> {
+  for await (const chunk of source) {
+    count.bytes += chunk.length;
+    yield chunk;
+  }
+}
+
+/** Writes `plain` encrypted to every store under `key`; the failure of one store does not stop the others. */
+async function storeEverywhere(deps: WriterDeps, plain: AsyncIterable<Uint8Array>, key: string, keyMaterial: { key: Buffer; keyId: string }, retainUntil: Date, part: BackupPart) {
+  const encryptor = encryptStream(keyMaterial.key, keyMaterial.keyId);
+  const count = { bytes: 0 };
+  const feeding = pipeline(counted(plain, count), encryptor);
+  const written = fanOut(encryptor, deps.stores.map((s) => (input: Readable) => s.put(key, input, { retainUntil })));
+  const [fed, out] = await Promise.allSettled([feeding, written]);
+  if (fed.status === 'rejected') throw fed.reason;
+  if (out.status === 'rejected') throw out.reason;
+  const facts: PartFacts = { size: out.value.size, sha256: out.value.sha256, plainSize: count.bytes };
+  const failures = out.value.results.map((r, i) => ({ store: deps.stores[i]!, error: r.status === 'rejected' ? String((r.reason as Error)?.message ?? r.reason) : undefined }));
+  return { facts, failures: failures.map((f) => ({ location: f.store.name, part, key, error: f.error })) };
+}
+
+/** The pg_dump archive as a stream that fails (before its end is passed on) when pg_dump fails. */
+async function* dumpBytes(target: pg.ClientConfig, snapshot: string, compression: number): AsyncGenerator<Uint8Array> {
+  const dump = pgDump(target, { snapshot, compression });
+  try {
+    for await (const chunk of dump.stdout) yield chunk as Uint8Array;
+    await dump.done;
+  } finally {
+    if (dump.child.exitCode === null) dump.child.kill('SIGKILL');
+  }
+}
+
+/** A tar of the listed attachments, each checked against its recorded size and SHA-256. */
+async function* filesTar(files: Storage, tenantDatabaseId: string, list: BackupManifest['files']): AsyncGenerator<Uint8Array> {
+  const pack = tar.pack();
+  const feeding = (async () => {
+    for (const f of list) {
+      const { body, size } = await files.get(attachmentKey(tenantDatabaseId, f.id));
+      if (size !== f.size) throw new Error(`attachment ${f.id}: ${size} bytes stored, ${f.size} recorded`);
+      const hash = hashing();
+      const entry = pack.entry({ name: `attachments/${f.id}`, size, mtime: new Date(0), mode: 0o644 });
+      await pipeline(body, hash, entry);
+      if (hash.digest() !== f.sha256) throw new Error(`attachment ${f.id}: its bytes do not match its recorded SHA-256`);
+    }
+    pack.finalize();
+  })();
+  feeding.catch((err: Error) => pack.destroy(err));
+  for await (const chunk of pack) yield chunk as Uint8Array;
+  await feeding;
+}
+
+/**
+ * Writes every part of backup `backupId` of `subject` to every location, then reads each copy
+ * back. Throws when the tenant cannot be dumped (nothing usable was made); otherwise returns the
+ * manifest and the outcome of every copy (some may have failed: the caller decides complete or
+ * incomplete).
+ */
+export async function writeBackup(deps: WriterDeps, subject: BackupSubject, backupId: string, keyMaterial: { key: Buffer; keyId: string }, retainUntil: Date): Promise<WriteOutcome> {
+  const target = await deps.target(subject.tenant_database_id);
+  const failures: { location: string; part: BackupPart; key: string; error: string | undefined }[] = [];
+
+  const manifest = await deps.withTenant(subject.tenant_database_id, async (client) => {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    try {
+      const { rows } = await client.query<{ snapshot: string; taken_at: Date; version: string }>(`SELECT pg_export_snapshot() AS snapshot, now() AS taken_at, current_setting('server_version') AS version`);
+      const { snapshot, taken_at: takenAt, version } = rows[0]!;
+      const tables = await tableFacts(client);
+      const hasAttachments = (await client.query<{ t: string | null }>(`SELECT to_regclass('public.attachments')::text AS t`)).rows[0]!.t !== null;
+      const fileList = hasAttachments
+        ? (await client.query<{ id: string; size: string; sha256: string }>('SELECT id, size_bytes::text AS size, sha256 FROM attachments ORDER BY id')).rows.map((r) => ({ id: r.id, size: Number(r.size), sha256: r.sha256 }))
+        : [];
+      const database = await storeEverywhere(deps, dumpBytes(target, snapshot, deps.compression), partKey(subject.tenant_id, backupId, 'database'), keyMaterial, retainUntil, 'database');
+      const filesPart = await storeEverywhere(deps, filesTar(deps.files, subject.tenant_database_id, fileList), partKey(subject.tenant_id, backupId, 'files'), keyMaterial, retainUntil, 'files');
+      failures.push(...database.failures, ...filesPart.failures);
+      const m: BackupManifest = {
+        format: MANIFEST_FORMAT,
+        backupId,
+        tenant: { id: subject.tenant_id, name: subject.name, region: subject.region },
+        tenantDatabaseId: subject.tenant_database_id,
+        server: subject.server_name,
+        postgresVersion: version,
+        schemaVersion: subject.schema_version,
+        takenAt: new Date(takenAt).toISOString(),
+        keyId: keyMaterial.keyId,
+        compression: deps.compression,
+        tables,
+        files: fileList,
+        parts: { database: database.facts, files: filesPart.facts },
+      };
+      return m;
+    } finally {
+      await client.query('ROLLBACK').catch(() => {});
+    }
+  });
+
+  const manifestBytes = Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
+  const manifestPart = await storeEverywhere(deps, (async function* () {
+    yield manifestBytes;
+  })(), partKey(subject.tenant_id, backupId, 'manifest'), keyMaterial, retainUntil, 'manifest');
+  failures.push(...manifestPart.failures);
+
+  const expected: Record<BackupPart, PartFacts> = { database: manifest.parts.database, files: manifest.parts.files, manifest: manifestPart.facts };
+  const copies: CopyOutcome[] = [];
+  for (const store of deps.stores) {
+    for (const part of ['database', 'files', 'manifest'] as const) {
+      const key = partKey(subject.tenant_id, backupId, part);
+      const failed = failures.find((f) => f.location === store.name && f.part === part && f.error !== undefined);
+      if (failed) {
+        copies.push({ location: store.name, part, key, ok: false, size: 0, sha256: '', error: failed.error });
+        continue;
+      }
+      try {
+        const read = await hashStream((await store.get(key)).body);
+        const ok = read.sha256 === expected[part].sha256 && read.size === expected[part].size;
+        copies.push({ location: store.name, part, key, ok, size: read.size, sha256: read.sha256, ...(!ok && { error: 'read back with a different SHA-256' }) });
+      } catch (err) {
+        copies.push({ location: store.name, part, key, ok: false, size: 0, sha256: '', error: (err as Error).message });
+      }
+    }
+  }
+  return { manifest, manifestPart: manifestPart.facts, copies };
+}

@@ -1,0 +1,121 @@
+/**
+ * pg_dump and pg_restore as child processes, and the per-table facts a backup's manifest records.
+ *
+ * Credentials go to the child through PG* environment variables, never argv (visible to every
+ * user of the machine in `ps`). stderr is kept (bounded) for the error message, with passwords
+ * never in it (libpq does not print them).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import type pg from 'pg';
+
+/** The PG* environment of a libpq program for a pg connection config (URL form). */
+export function pgEnvironment(target: pg.ClientConfig): NodeJS.ProcessEnv {
+  if (!target.connectionString) throw new Error('a connection string is needed');
+  const url = new URL(target.connectionString);
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    PGHOST: decodeURIComponent(url.hostname),
+    PGPORT: url.port || '5432',
+    PGUSER: decodeURIComponent(url.username),
+    PGPASSWORD: decodeURIComponent(url.password),
+    PGDATABASE: decodeURIComponent(url.pathname.replace(/^\//, '')),
+    PGAPPNAME: 'havre-backup',
+    PGCONNECT_TIMEOUT: '10',
+  };
+  const sslmode = url.searchParams.get('sslmode');
+  if (sslmode) env.PGSSLMODE = sslmode;
+  return env;
+}
+
+/** A running pg tool: its stdin/stdout, and a promise of its end (rejects with stderr on failure). */
+export interface PgProcess {
+  child: ChildProcess;
+  stdin: Writable;
+  stdout: Readable;
+  done: Promise<void>;
+}
+
+function run(tool: 'pg_dump' | 'pg_restore', args: string[], target: pg.ClientConfig): PgProcess {
+  const child = spawn(tool, args, { env: pgEnvironment(target), stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (s: string) => {
+    if (stderr.length < 4000) stderr += s;
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    child.on('error', (err) => reject(new Error(`${tool} could not start: ${err.message}`)));
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${tool} failed (${signal ?? `exit ${code}`}): ${stderr.trim().slice(0, 800) || 'no message'}`));
+    });
+  });
+  // The caller attaches its own handlers to `done`; an unobserved failure must not crash the process.
+  done.catch(() => {});
+  return { child, stdin: child.stdin!, stdout: child.stdout!, done };
+}
+
+/**
+ * `pg_dump -Fc` of the tenant database as of an exported snapshot. `--no-privileges`: a tenant
+ * database carries REVOKEs on statistics views that a tenant role cannot replay (docs/ARCHITECTURE.md);
+ * the tenant role owns every object, so nothing of the tenant's is lost.
+ */
+export function pgDump(target: pg.ClientConfig, options: { snapshot?: string; compression: number }): PgProcess {
+  const args = ['--format=custom', `--compress=${options.compression}`, '--no-privileges', '--no-sync'];
+  if (options.snapshot) args.push(`--snapshot=${options.snapshot}`);
+  const p = run('pg_dump', args, target);
+  p.stdin.end();
+  return p;
+}
+
+/**
+ * `pg_restore` of a custom-format dump read from stdin into the target database, in one
+ * transaction (a failure leaves the target as it was), objects owned by the connecting role.
+ */
+export function pgRestore(target: pg.ClientConfig): PgProcess {
+  return run('pg_restore', ['--no-owner', '--no-privileges', '--single-transaction', '--exit-on-error', `--dbname=${pgEnvironment(target).PGDATABASE}`], target);
+}
+
+export interface TableFacts {
+  name: string;
+  rows: number;
+  /** Order-independent checksum of the rows' text forms (sum of 60-bit md5 prefixes, as text). */
+  checksum: string;
+}
+
+/**
+ * Row count and checksum of every table of schema `public`, computed by PostgreSQL (constant
+ * memory in Havre). Text forms depend on session settings, so they are fixed here; the same query
+ * on a restored copy must give the same figures.
+ */
+export async function tableFacts(client: pg.ClientBase): Promise<TableFacts[]> {
+  await client.query(`SET LOCAL TimeZone TO 'UTC'; SET LOCAL DateStyle TO 'ISO, YMD'; SET LOCAL IntervalStyle TO 'postgres'; SET LOCAL extra_float_digits TO 3; SET LOCAL bytea_output TO 'hex'`);
+  const { rows: tables } = await client.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY c.relname`,
+  );
+  const facts: TableFacts[] = [];
+  for (const { name } of tables) {
+    const ident = `"${name.replace(/"/g, '""')}"`;
+    const { rows } = await client.query<{ rows: string; checksum: string }>(
+      `SELECT count(*)::text AS rows, coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0)::text AS checksum FROM public.${ident} t`,
+    );
+    facts.push({ name, rows: Number(rows[0]!.rows), checksum: rows[0]!.checksum });
+  }
+  return facts;
+}
+
+/** Compares facts with a manifest's; returns the differences in words (empty when equal). */
+export function compareFacts(expected: readonly TableFacts[], actual: readonly TableFacts[]): string[] {
+  const problems: string[] = [];
+  const byName = new Map(actual.map((t) => [t.name, t]));
+  for (const e of expected) {
+    const a = byName.get(e.name);
+    if (!a) problems.push(`table ${e.name} is missing`);
+    else if (a.rows !== e.rows) problems.push(`table ${e.name}: ${a.rows} rows, expected ${e.rows}`);
+    else if (a.checksum !== e.checksum) problems.push(`table ${e.name}: checksum differs`);
+    byName.delete(e.name);
+  }
+  for (const name of byName.keys()) problems.push(`unexpected table ${name}`);
+  return problems;
+}
