@@ -28,6 +28,8 @@ import type { BackupSubject } from './backups-repo.ts';
 import type { BackupPart } from './backups-tables.ts';
 
 export const MANIFEST_FORMAT = 'havre-backup/1';
+/** The workspace schema version that brought attachments (schema/0003_attachments.sql). */
+const ATTACHMENTS_SINCE_VERSION = 3;
 
 export interface PartFacts {
   /** Bytes of the stored (encrypted) object. */
@@ -151,7 +153,10 @@ export async function writeBackup(deps: WriterDeps, subject: BackupSubject, back
       const { rows } = await client.query<{ snapshot: string; taken_at: Date; version: string }>(`SELECT pg_export_snapshot() AS snapshot, now() AS taken_at, current_setting('server_version') AS version`);
       const { snapshot, taken_at: takenAt, version } = rows[0]!;
       const tables = await tableFacts(client);
-      const hasAttachments = (await client.query<{ t: string | null }>(`SELECT to_regclass('public.attachments')::text AS t`)).rows[0]!.t !== null;
+      // The workspace schema version inside the database says whether attachments exist (version 3+),
+      // not the presence of a table of that name (a tenant may have made its own).
+      const schemaVersion = (await client.query<{ v: number }>('SELECT schema_version AS v FROM havre_meta')).rows[0]?.v ?? 0;
+      const hasAttachments = schemaVersion >= ATTACHMENTS_SINCE_VERSION;
       const fileList = hasAttachments
         ? (await client.query<{ id: string; size: string; sha256: string }>('SELECT id, size_bytes::text AS size, sha256 FROM attachments ORDER BY id')).rows.map((r) => ({ id: r.id, size: Number(r.size), sha256: r.sha256 }))
         : [];
@@ -165,7 +170,7 @@ export async function writeBackup(deps: WriterDeps, subject: BackupSubject, back
         tenantDatabaseId: subject.tenant_database_id,
         server: subject.server_name,
         postgresVersion: version,
-        schemaVersion: subject.schema_version,
+        schemaVersion,
         takenAt: new Date(takenAt).toISOString(),
         keyId: keyMaterial.keyId,
         compression: deps.compression,
