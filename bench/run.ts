@@ -9,8 +9,9 @@ import { run as provisioning } from './provisioning.bench.ts';
 import { run as connections } from './connections.bench.ts';
 import { run as workspaceRead } from './workspace-read.bench.ts';
 import { run as rollout } from './rollout.bench.ts';
+import { run as backup } from './backup.bench.ts';
 
-const benchmarks: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { provisioning, connections, 'workspace-read': workspaceRead, rollout };
+const benchmarks: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { provisioning, connections, 'workspace-read': workspaceRead, rollout, backup };
 
 const wanted = process.argv.slice(2);
 for (const name of wanted) {

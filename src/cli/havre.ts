@@ -10,6 +10,7 @@ import { registerServerCommands } from '../modules/fleet/fleet-cli.ts';
 import { registerTenantCommands } from '../modules/tenants/tenants-cli.ts';
 import { registerPromisesCommand } from '../modules/promises/promises-cli.ts';
 import { registerRolloutCommands } from '../modules/rollouts/rollouts-cli.ts';
+import { registerBackupCommands } from '../modules/backups/backups-cli.ts';
 
 const program = new Command()
   .name('havre')
@@ -24,6 +25,7 @@ registerOperatorCommands(program, run);
 registerServerCommands(program, run);
 registerTenantCommands(program, run);
 registerRolloutCommands(program, run);
+registerBackupCommands(program, run);
 registerPromisesCommand(program);
 
 await program.parseAsync(process.argv);

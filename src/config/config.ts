@@ -295,3 +295,12 @@ export function publicBaseUrl(config: Config): string {
   const host = ['0.0.0.0', '127.0.0.1', '::'].includes(config.http.host) ? 'localhost' : config.http.host;
   return `http://${host}:${config.http.port}`;
 }
+
+/**
+ * The PATH on which child tools (pg_dump, pg_restore) are looked up: the one Havre was started
+ * with. A machine fact rather than a setting, read here because this is the one reader of the
+ * environment.
+ */
+export function toolSearchPath(): string | undefined {
+  return process.env.PATH;
+}

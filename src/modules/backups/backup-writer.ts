@@ -143,15 +143,17 @@ async function* filesTar(files: Storage, tenantDatabaseId: string, list: BackupM
  * manifest and the outcome of every copy (some may have failed: the caller decides complete or
  * incomplete).
  */
-export async function writeBackup(deps: WriterDeps, subject: BackupSubject, backupId: string, keyMaterial: { key: Buffer; keyId: string }, retainUntil: Date): Promise<WriteOutcome> {
+export async function writeBackup(deps: WriterDeps, subject: BackupSubject, backupId: string, keyMaterial: { key: Buffer; keyId: string }, retainUntil: Date, clock: { now(): Date }): Promise<WriteOutcome> {
   const target = await deps.target(subject.tenant_database_id);
   const failures: { location: string; part: BackupPart; key: string; error: string | undefined }[] = [];
 
   const manifest = await deps.withTenant(subject.tenant_database_id, async (client) => {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
     try {
-      const { rows } = await client.query<{ snapshot: string; taken_at: Date; version: string }>(`SELECT pg_export_snapshot() AS snapshot, now() AS taken_at, current_setting('server_version') AS version`);
-      const { snapshot, taken_at: takenAt, version } = rows[0]!;
+      const { rows } = await client.query<{ snapshot: string; version: string }>(`SELECT pg_export_snapshot() AS snapshot, current_setting('server_version') AS version`);
+      const { snapshot, version } = rows[0]!;
+      // Business time (the clock Havre's jobs run on), taken as the snapshot is exported.
+      const takenAt = clock.now();
       const tables = await tableFacts(client);
       // The workspace schema version inside the database says whether attachments exist (version 3+),
       // not the presence of a table of that name (a tenant may have made its own).
@@ -171,7 +173,7 @@ export async function writeBackup(deps: WriterDeps, subject: BackupSubject, back
         server: subject.server_name,
         postgresVersion: version,
         schemaVersion,
-        takenAt: new Date(takenAt).toISOString(),
+        takenAt: takenAt.toISOString(),
         keyId: keyMaterial.keyId,
         compression: deps.compression,
         tables,

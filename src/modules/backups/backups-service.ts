@@ -14,7 +14,7 @@ import { parisDate } from '../../lib/paris-date.ts';
 import type { AuditService } from '../audit/audit-service.ts';
 import type { FleetModule } from '../fleet/index.ts';
 import type { BackupAlerts } from './backup-alerts.ts';
-import type { BackupKeys } from './backup-keys.ts';
+import { escrowKey, type BackupKeys } from './backup-keys.ts';
 import { compareWithManifest, openPart, readFiles, restoreDatabase, type ReaderDeps } from './backup-reader.ts';
 import { writeBackup, type BackupManifest, type WriterDeps } from './backup-writer.ts';
 import { hashStream } from './fan-out.ts';
@@ -90,7 +90,7 @@ export function createBackupsService(deps: BackupsServiceDeps) {
     // The lease is wall-clock (a real process liveness), independent of the business clock.
     const renew = setInterval(() => void repo.renewLease(id, workerId, new Date(Date.now() + LEASE_MS)).catch(() => {}), LEASE_MS / 3);
     try {
-      const out = await writeBackup(deps.writer, subject, id, { key, keyId }, new Date(startedAt.getTime() + settings.minLockDays * DAY_MS));
+      const out = await writeBackup(deps.writer, subject, id, { key, keyId }, new Date(startedAt.getTime() + settings.minLockDays * DAY_MS), clock);
       const now = clock.now();
       for (const c of out.copies) {
         if (c.ok) await repo.upsertCopy({ backup_id: id, location: c.location, part: c.part, object_key: c.key, size_bytes: String(c.size), sha256: c.sha256, state: 'checked', checked_at: now });
@@ -117,6 +117,15 @@ export function createBackupsService(deps: BackupsServiceDeps) {
     const manifest = backup.manifest as BackupManifest;
     const copies = await repo.copies(backup.id);
     const problems: string[] = [];
+    // Every stored copy is checked, not only the one a restore would read: a corrupt second copy
+    // must not pass for a good one (it is marked corrupt and the operator alerted).
+    for (const copy of copies.filter((c) => c.state === 'checked')) {
+      const store = stores.find((s) => s.name === copy.location);
+      const read = store ? await store.get(copy.object_key).then((o) => hashStream(o.body), () => null) : null;
+      if (!read || read.sha256 !== copy.sha256 || read.size !== Number(copy.size_bytes)) {
+        await reader.onCorrupt(copy, read ? 'its stored bytes no longer match the SHA-256 recorded when it was written' : 'it cannot be read');
+      }
+    }
     const scratch = await deps.fleet.scratch.create({ avoidServerId: (await repo.subject(backup.tenant_id))?.server_id });
     try {
       const database = await openPart(reader, copies, 'database');
@@ -166,7 +175,11 @@ export function createBackupsService(deps: BackupsServiceDeps) {
           try {
             await store.delete(good.object_key).catch(() => false); // an unreferenced earlier attempt, if its lock allows
             const { body } = await source.get(good.object_key);
-            await store.put(good.object_key, body, { retainUntil: backup.retain_until });
+            try {
+              await store.put(good.object_key, body, { retainUntil: backup.retain_until });
+            } finally {
+              body.destroy();
+            }
             const read = await hashStream((await store.get(good.object_key)).body);
             if (read.sha256 !== good.sha256) throw new Error('copied with a different SHA-256');
             await repo.upsertCopy({ ...good, location: store.name, checked_at: clock.now() });
@@ -175,6 +188,11 @@ export function createBackupsService(deps: BackupsServiceDeps) {
             logger.warn({ backupId: backup.id, location: store.name, err: shortError(err) }, 'backup copy repair failed; will retry');
           }
         }
+      }
+      // The location must hold the tenant's escrowed key too, or it could not restore on its own.
+      await keys.ensure(backup.tenant_id).catch(() => undefined);
+      for (const store of stores) {
+        if (!(await store.getMutable(escrowKey(backup.tenant_id)).catch(() => undefined))) missing++;
       }
       if (missing === 0 && (await repo.setState(backup.id, ['incomplete'], { state: 'complete', error: null }))) {
         completed++;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { createTestContext, type TestContext } from '../../../test/context.ts';
 import { createStaff, registerServers } from '../../../test/factories.ts';
-import { backupLocationRoot } from '../../config/config.ts';
+import { backupLocationRoot, toolSearchPath } from '../../config/config.ts';
 import { addMember, createRecord, createWorkspace, tenantQuery, type Workspace } from '../workspace/workspace-fixtures.ts';
 
 let ctx: TestContext;
@@ -97,7 +97,7 @@ describe('backups', () => {
     await c.end();
     const url = new URL(admin);
     execFileSync('pg_restore', ['--no-owner', '--no-privileges', '-d', 'stock_restore', path.join(dir, 'database.pgdump')], {
-      env: { ...process.env, PGHOST: url.hostname, PGPORT: url.port, PGUSER: decodeURIComponent(url.username), PGPASSWORD: decodeURIComponent(url.password) },
+      env: { PATH: toolSearchPath(), PGHOST: url.hostname, PGPORT: url.port, PGUSER: decodeURIComponent(url.username), PGPASSWORD: decodeURIComponent(url.password) },
     });
     const r = new pg.Client({ connectionString: admin.replace(/\/[^/]*$/, '/stock_restore') });
     await r.connect();

@@ -8,13 +8,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import type pg from 'pg';
+import { toolSearchPath } from '../../config/config.ts';
 
 /** The PG* environment of a libpq program for a pg connection config (URL form). */
 export function pgEnvironment(target: pg.ClientConfig): NodeJS.ProcessEnv {
   if (!target.connectionString) throw new Error('a connection string is needed');
   const url = new URL(target.connectionString);
   const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
+    PATH: toolSearchPath(),
     PGHOST: decodeURIComponent(url.hostname),
     PGPORT: url.port || '5432',
     PGUSER: decodeURIComponent(url.username),

@@ -109,15 +109,17 @@ function firstInstantAtParisWall(wall: number): number {
 /**
  * When a monthly keeper taken at `takenAt` stops being "less than 3 calendar months old".
  *
- * The rule: a backup is less than 3 calendar months old at `now` when takenAt is after now minus
- * 3 calendar months, computed on the Paris wall clock: same time of day, same day-of-month, 3
- * months earlier, the day clamped to the end of a shorter month (31 May − 3 months = 28 Feb).
- * Solved for `now`, that is: now < takenAt + 3 months on the Paris wall clock, where a day missing
- * from the target month rolls over to 00:00 on the 1st of the next one (a backup of 30 November
- * is kept until 1 March 00:00, since 28 February 23:59 − 3 months = 28 November 23:59 < 30
- * November). We return the first instant at which that wall time is reached, so keepUntil is exact
- * and the rule monotonic: once out, a backup never comes back (the literal rule would readmit it
- * for part of the hour the clocks repeat on an October night).
+ * The rule: a backup is less than 3 calendar months old at `now` when takenAt > now minus 3
+ * calendar months, computed on the Paris wall clock: same day-of-month and time of day, 3 months
+ * earlier; when that day does not exist (29–31 May − 3 months), the cutoff is clamped to the end
+ * of the shorter month, i.e. 1 March 00:00: everything of February is then older than 3 months.
+ * (Clamping only the day, "28 February at the same time", would make the rule go back and forth:
+ * a backup of 28 February 01:00 would be out on 28 May from 01:00 and back in on 29 May 00:00.)
+ * Solved for `now`: the backup is kept while now < takenAt + 3 months on the Paris wall clock,
+ * where a day missing from the target month rolls over to 00:00 on the 1st of the next (a backup
+ * of 30 November is kept until 1 March 00:00). We return the first instant at which that wall time
+ * is reached, so keepUntil is exact and once out, a backup never comes back (the wall-clock rule
+ * would readmit it for part of the hour the clocks repeat on an October night).
  */
 function monthlyKeepUntil(takenAt: Date): Date {
   const wall = new Date(takenAt.getTime() + parisOffsetMs(takenAt.getTime()));
@@ -164,7 +166,8 @@ function checkDuration(what: string, ms: number): void {
  * - **daily**: the newest complete backup of its Paris calendar day, and now − takenAt < 7 × 24 h;
  * - **weekly**: the newest complete backup of its Paris ISO week, and now − takenAt < 28 × 24 h;
  * - **monthly**: the newest complete backup of its Paris calendar month, and takenAt > now − 3
- *   calendar months (Paris wall clock, day clamped to the month's end; see monthlyKeepUntil);
+ *   calendar months (Paris wall clock, same day and time; a day missing from the shorter month
+ *   clamps to that month's end, 1st of the next at 00:00; see monthlyKeepUntil);
  *
  * every other complete backup is pruned. "Newest" is the latest `takenAt` among the *complete*
  * backups of the period (ties: greater id), so a running, failed or incomplete backup never
