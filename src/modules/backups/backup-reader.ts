@@ -60,6 +60,19 @@ export async function openPart(deps: ReaderDeps, copies: readonly CopyRow[], par
   throw new NoGoodCopyError(`no good copy of the ${part} part: ${problems.join('; ') || 'none stored'}`);
 }
 
+/**
+ * One given copy, decrypted as it streams, without reading it first (verification checks every
+ * copy's SHA-256 alongside; the chunk authentication stops a bad byte from passing).
+ */
+export async function streamCopy(deps: ReaderDeps, copy: CopyRow): Promise<Readable> {
+  const store = deps.stores.find((s) => s.name === copy.location);
+  if (!store) throw new NoGoodCopyError(`${copy.location}: location not configured`);
+  const { body } = await store.get(copy.object_key);
+  const decrypt = decryptStream((keyId) => deps.keyById(keyId));
+  body.on('error', (err) => decrypt.destroy(err));
+  return body.pipe(decrypt);
+}
+
 /** Restores the database part into `target` (pg_restore in one transaction). */
 export async function restoreDatabase(plain: Readable, target: pg.ClientConfig): Promise<void> {
   const restore = pgRestore(target);

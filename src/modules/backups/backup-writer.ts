@@ -154,16 +154,22 @@ export async function writeBackup(deps: WriterDeps, subject: BackupSubject, back
       const { snapshot, version } = rows[0]!;
       // Business time (the clock Havre's jobs run on), taken as the snapshot is exported.
       const takenAt = clock.now();
-      const tables = await tableFacts(client);
       // The workspace schema version inside the database says whether attachments exist (version 3+),
       // not the presence of a table of that name (a tenant may have made its own).
       const schemaVersion = (await client.query<{ v: number }>('SELECT schema_version AS v FROM havre_meta')).rows[0]?.v ?? 0;
-      const hasAttachments = schemaVersion >= ATTACHMENTS_SINCE_VERSION;
-      const fileList = hasAttachments
+      const fileList = schemaVersion >= ATTACHMENTS_SINCE_VERSION
         ? (await client.query<{ id: string; size: string; sha256: string }>('SELECT id, size_bytes::text AS size, sha256 FROM attachments ORDER BY id')).rows.map((r) => ({ id: r.id, size: Number(r.size), sha256: r.sha256 }))
         : [];
-      const database = await storeEverywhere(deps, dumpBytes(target, snapshot, deps.compression), partKey(subject.tenant_id, backupId, 'database'), keyMaterial, retainUntil, 'database');
-      const filesPart = await storeEverywhere(deps, filesTar(deps.files, subject.tenant_database_id, fileList), partKey(subject.tenant_id, backupId, 'files'), keyMaterial, retainUntil, 'files');
+      // pg_dump (its own connection, same snapshot), the files and the table facts (this
+      // connection, same snapshot) run at once: the facts scan overlaps the dump.
+      const settled = await Promise.allSettled([
+        storeEverywhere(deps, dumpBytes(target, snapshot, deps.compression), partKey(subject.tenant_id, backupId, 'database'), keyMaterial, retainUntil, 'database'),
+        storeEverywhere(deps, filesTar(deps.files, subject.tenant_database_id, fileList), partKey(subject.tenant_id, backupId, 'files'), keyMaterial, retainUntil, 'files'),
+        tableFacts(client),
+      ] as const);
+      const rejected = settled.find((r) => r.status === 'rejected');
+      if (rejected) throw rejected.reason;
+      const [database, filesPart, tables] = settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [Awaited<ReturnType<typeof storeEverywhere>>, Awaited<ReturnType<typeof storeEverywhere>>, TableFacts[]];
       failures.push(...database.failures, ...filesPart.failures);
       const m: BackupManifest = {
         format: MANIFEST_FORMAT,
@@ -193,23 +199,21 @@ export async function writeBackup(deps: WriterDeps, subject: BackupSubject, back
   failures.push(...manifestPart.failures);
 
   const expected: Record<BackupPart, PartFacts> = { database: manifest.parts.database, files: manifest.parts.files, manifest: manifestPart.facts };
-  const copies: CopyOutcome[] = [];
-  for (const store of deps.stores) {
-    for (const part of ['database', 'files', 'manifest'] as const) {
+  // Every copy read back and hashed, all at once (different files, different locations).
+  const checks = deps.stores.flatMap((store) =>
+    (['database', 'files', 'manifest'] as const).map(async (part): Promise<CopyOutcome> => {
       const key = partKey(subject.tenant_id, backupId, part);
       const failed = failures.find((f) => f.location === store.name && f.part === part && f.error !== undefined);
-      if (failed) {
-        copies.push({ location: store.name, part, key, ok: false, size: 0, sha256: '', error: failed.error });
-        continue;
-      }
+      if (failed) return { location: store.name, part, key, ok: false, size: 0, sha256: '', error: failed.error };
       try {
         const read = await hashStream((await store.get(key)).body);
         const ok = read.sha256 === expected[part].sha256 && read.size === expected[part].size;
-        copies.push({ location: store.name, part, key, ok, size: read.size, sha256: read.sha256, ...(!ok && { error: 'read back with a different SHA-256' }) });
+        return { location: store.name, part, key, ok, size: read.size, sha256: read.sha256, ...(!ok && { error: 'read back with a different SHA-256' }) };
       } catch (err) {
-        copies.push({ location: store.name, part, key, ok: false, size: 0, sha256: '', error: (err as Error).message });
+        return { location: store.name, part, key, ok: false, size: 0, sha256: '', error: (err as Error).message };
       }
-    }
-  }
+    }),
+  );
+  const copies = await Promise.all(checks);
   return { manifest, manifestPart: manifestPart.facts, copies };
 }

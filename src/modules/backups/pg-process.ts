@@ -80,14 +80,17 @@ export function pgRestore(target: pg.ClientConfig): PgProcess {
 export interface TableFacts {
   name: string;
   rows: number;
-  /** Order-independent checksum of the rows' text forms (sum of 60-bit md5 prefixes, as text). */
+  /** Order-independent checksum of the rows (see tableFacts), as text. */
   checksum: string;
 }
 
 /**
- * Row count and checksum of every table of schema `public`, computed by PostgreSQL (constant
- * memory in Havre). Text forms depend on session settings, so they are fixed here; the same query
- * on a restored copy must give the same figures.
+ * Row count and checksum of every table of schema `public`, computed by PostgreSQL in one scan per
+ * table (constant memory in Havre). The checksum is the sum of each row's 64-bit
+ * `hash_record_extended` (PostgreSQL's own hash of the row's values, type by type:
+ * order-independent, and the same on a restored copy). A table with a column type that has no hash
+ * support falls back to md5 of the rows' text forms (text settings fixed here), marked `md5:`.
+ * Runs inside the caller's transaction (savepoints for the fallback).
  */
 export async function tableFacts(client: pg.ClientBase): Promise<TableFacts[]> {
   await client.query(`SET LOCAL TimeZone TO 'UTC'; SET LOCAL DateStyle TO 'ISO, YMD'; SET LOCAL IntervalStyle TO 'postgres'; SET LOCAL extra_float_digits TO 3; SET LOCAL bytea_output TO 'hex'`);
@@ -97,11 +100,19 @@ export async function tableFacts(client: pg.ClientBase): Promise<TableFacts[]> {
   );
   const facts: TableFacts[] = [];
   for (const { name } of tables) {
-    const ident = `"${name.replace(/"/g, '""')}"`;
-    const { rows } = await client.query<{ rows: string; checksum: string }>(
-      `SELECT count(*)::text AS rows, coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0)::text AS checksum FROM public.${ident} t`,
-    );
-    facts.push({ name, rows: Number(rows[0]!.rows), checksum: rows[0]!.checksum });
+    const ident = `public."${name.replace(/"/g, '""')}"`;
+    await client.query('SAVEPOINT havre_facts');
+    try {
+      const { rows } = await client.query<{ rows: string; checksum: string }>(`SELECT count(*)::text AS rows, coalesce(sum(hash_record_extended(t, 0)::numeric), 0)::text AS checksum FROM ${ident} t`);
+      facts.push({ name, rows: Number(rows[0]!.rows), checksum: rows[0]!.checksum });
+      await client.query('RELEASE SAVEPOINT havre_facts');
+    } catch {
+      await client.query('ROLLBACK TO SAVEPOINT havre_facts');
+      const { rows } = await client.query<{ rows: string; checksum: string }>(
+        `SELECT count(*)::text AS rows, 'md5:' || coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0)::text AS checksum FROM ${ident} t`,
+      );
+      facts.push({ name, rows: Number(rows[0]!.rows), checksum: rows[0]!.checksum });
+    }
   }
   return facts;
 }

@@ -253,7 +253,7 @@ const afterAll = fc.tuple(history, fc.integer({ min: 0, max: 120 * DAY }), fc.in
 const anyNow = fc.tuple(history, fc.integer({ min: -10 * DAY, max: 330 * DAY })).map(([h, offset]) => ({ ...h, now: new Date(h.start + offset) }));
 /** The one place the literal wall-clock rule is not monotonic (the October repeated hour, second pass): see monthlyKeepUntil. */
 const inRepeatedHour = (now: Date) => wallOf(new Date(now.getTime() - HOUR)).str === wallOf(now).str;
-const RUNS = { numRuns: 3000 };
+const RUNS = { numRuns: 200 };
 
 describe('backup retention properties', () => {
   it('[BKP-2] sanity of the reference: wall clock and ISO weeks by hand', () => {
