@@ -68,7 +68,10 @@ export function parseHeader(header: Buffer): { chunkBytes: number; noncePrefix: 
   return { chunkBytes, noncePrefix: Buffer.from(header.subarray(12, 19)), keyId: uuidOf(header.subarray(24, 40)) };
 }
 
-/** A Transform from plaintext to the format above. */
+/**
+ * A Transform from plaintext to the format above. The plaintext is gathered in one reused chunk
+ * buffer (no per-write concatenation): memory stays at a chunk or two whatever the size.
+ */
 export function encryptStream(key: Buffer, keyId: string, chunkBytes = DEFAULT_CHUNK_BYTES): Transform {
   const header = Buffer.alloc(HEADER_BYTES);
   MAGIC.copy(header, 0);
@@ -76,17 +79,16 @@ export function encryptStream(key: Buffer, keyId: string, chunkBytes = DEFAULT_C
   randomBytes(7).copy(header, 12);
   uuidBytes(keyId).copy(header, 24);
   const prefix = header.subarray(12, 19);
+  const chunk = Buffer.allocUnsafe(chunkBytes);
+  let fill = 0;
   let index = 0;
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
   let headerSent = false;
 
   const seal = (plain: Buffer, final: boolean): Buffer => {
+    if (index > 0xffffffff) throw new Error('backup part too large for one key stream');
     const cipher = createCipheriv('aes-256-gcm', key, nonceOf(prefix, index++, final));
     cipher.setAAD(header);
-    const body = Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
-    if (index > 0xffffffff) throw new Error('backup part too large for one key stream');
-    return body;
+    return Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
   };
 
   return new Transform({
@@ -95,24 +97,23 @@ export function encryptStream(key: Buffer, keyId: string, chunkBytes = DEFAULT_C
         this.push(header);
         headerSent = true;
       }
-      pending.push(data);
-      pendingBytes += data.length;
-      if (pendingBytes <= chunkBytes) return done();
-      // Keep at least one byte back: the last chunk must be sealed as final in flush.
-      let all = Buffer.concat(pending);
       let offset = 0;
-      while (all.length - offset > chunkBytes) {
-        this.push(seal(all.subarray(offset, offset + chunkBytes), false));
-        offset += chunkBytes;
+      while (offset < data.length) {
+        // A full chunk is sealed only once more bytes follow it: the last one must be sealed as final.
+        if (fill === chunkBytes) {
+          this.push(seal(chunk, false));
+          fill = 0;
+        }
+        const n = Math.min(chunkBytes - fill, data.length - offset);
+        data.copy(chunk, fill, offset, offset + n);
+        fill += n;
+        offset += n;
       }
-      all = all.subarray(offset);
-      pending = [all];
-      pendingBytes = all.length;
       done();
     },
     flush(done: TransformCallback) {
       if (!headerSent) this.push(header);
-      this.push(seal(Buffer.concat(pending), true));
+      this.push(seal(chunk.subarray(0, fill), true));
       done();
     },
   });
@@ -124,23 +125,21 @@ export function encryptStream(key: Buffer, keyId: string, chunkBytes = DEFAULT_C
  * missing final chunk or bytes after it fail the stream with BackupIntegrityError.
  */
 export function decryptStream(keyFor: (keyId: string) => Buffer | Promise<Buffer>): Transform {
-  let header: Buffer | null = null;
+  const header = Buffer.alloc(HEADER_BYTES);
+  let headerFill = 0;
   let key: Buffer | null = null;
-  let chunkBytes = 0;
   let prefix: Buffer = Buffer.alloc(0);
+  let sealed: Buffer = Buffer.alloc(0);
+  let fill = 0;
   let index = 0;
-  let finished = false;
-  let buffered: Buffer = Buffer.alloc(0);
 
-  const open = (sealed: Buffer, final: boolean): Buffer => {
-    if (finished) throw new BackupIntegrityError('data after the final chunk');
+  const open = (bytes: Buffer, final: boolean): Buffer => {
+    if (bytes.length < TAG_BYTES) throw new BackupIntegrityError('the final chunk is missing (truncated file)');
     const decipher = createDecipheriv('aes-256-gcm', key!, nonceOf(prefix, index++, final));
-    decipher.setAAD(header!);
-    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+    decipher.setAAD(header);
+    decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
     try {
-      const plain = Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES)), decipher.final()]);
-      if (final) finished = true;
-      return plain;
+      return Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - TAG_BYTES)), decipher.final()]);
     } catch {
       throw new BackupIntegrityError(`chunk ${index - 1} failed authentication (the file was altered or truncated, or the key is wrong)`);
     }
@@ -149,31 +148,35 @@ export function decryptStream(keyFor: (keyId: string) => Buffer | Promise<Buffer
   return new Transform({
     transform(data: Buffer, _enc, done: TransformCallback) {
       void (async () => {
-        buffered = buffered.length ? Buffer.concat([buffered, data]) : data;
-        if (!header) {
-          if (buffered.length < HEADER_BYTES) return;
-          header = Buffer.from(buffered.subarray(0, HEADER_BYTES));
-          const parsed = parseHeader(header);
-          chunkBytes = parsed.chunkBytes;
-          prefix = parsed.noncePrefix;
-          key = await keyFor(parsed.keyId);
-          buffered = buffered.subarray(HEADER_BYTES);
-        }
-        const sealedBytes = chunkBytes + TAG_BYTES;
-        // A full sealed chunk is known not to be final only when more bytes follow it.
         let offset = 0;
-        while (buffered.length - offset > sealedBytes) {
-          this.push(open(buffered.subarray(offset, offset + sealedBytes), false));
-          offset += sealedBytes;
+        if (headerFill < HEADER_BYTES) {
+          const n = Math.min(HEADER_BYTES - headerFill, data.length);
+          data.copy(header, headerFill, 0, n);
+          headerFill += n;
+          offset = n;
+          if (headerFill < HEADER_BYTES) return;
+          const parsed = parseHeader(header);
+          prefix = parsed.noncePrefix;
+          sealed = Buffer.allocUnsafe(parsed.chunkBytes + TAG_BYTES);
+          key = await keyFor(parsed.keyId);
         }
-        buffered = Buffer.from(buffered.subarray(offset));
+        while (offset < data.length) {
+          // A full sealed chunk is known not to be final only when more bytes follow it.
+          if (fill === sealed.length) {
+            this.push(open(sealed, false));
+            fill = 0;
+          }
+          const n = Math.min(sealed.length - fill, data.length - offset);
+          data.copy(sealed, fill, offset, offset + n);
+          fill += n;
+          offset += n;
+        }
       })().then(() => done(), (err: Error) => done(err));
     },
     flush(done: TransformCallback) {
       try {
-        if (!header) throw new BackupIntegrityError('not a Havre backup file (too short)');
-        if (buffered.length < TAG_BYTES) throw new BackupIntegrityError('the final chunk is missing (truncated file)');
-        this.push(open(buffered, true));
+        if (headerFill < HEADER_BYTES) throw new BackupIntegrityError('not a Havre backup file (too short)');
+        this.push(open(sealed.subarray(0, fill), true));
         done();
       } catch (err) {
         done(err as Error);

@@ -25,7 +25,7 @@ export async function fanOut(source: AsyncIterable<Uint8Array>, sinks: readonly 
   const hash = createHash('sha256');
   let size = 0;
   const lanes: Lane[] = sinks.map((sink) => {
-    const pt = new PassThrough({ highWaterMark: 1 << 20 });
+    const pt = new PassThrough({ highWaterMark: 256 * 1024 });
     const lane: Lane = { pt, dead: false, result: Promise.resolve() };
     lane.result = Promise.resolve()
       .then(() => sink(pt))

@@ -23,7 +23,7 @@ import type { Clock } from '../../lib/clock.ts';
 import type { BackupStore } from '../../lib/storage/backup-store.ts';
 import { createFsStorage } from '../../lib/storage/fs-storage.ts';
 import { createLockedFsStore } from '../../lib/storage/locked-fs-store.ts';
-import { createS3Store, s3ClientFrom } from '../../lib/storage/s3-store.ts';
+import { createLazyS3Store } from '../../lib/storage/lazy-s3-store.ts';
 import type { Config } from '../../config/config.ts';
 import type { FleetModule } from '../fleet/index.ts';
 import type { TenantsModule } from '../tenants/index.ts';
@@ -60,7 +60,7 @@ export function backupStores(config: Config, clock: Clock): BackupStore[] {
   return config.backups.locations.map((loc) =>
     loc.driver === 'fs'
       ? createLockedFsStore({ name: loc.name, root: backupLocationRoot(config, loc), clock })
-      : createS3Store({ name: loc.name, bucket: loc.bucket, ...(loc.prefix && { prefix: loc.prefix }), clock, client: s3ClientFrom(loc) }),
+      : createLazyS3Store({ name: loc.name, bucket: loc.bucket, ...(loc.prefix && { prefix: loc.prefix }), clock, settings: loc }),
   );
 }
 
