@@ -35,6 +35,9 @@ export function registerStartCommand(program: Command): void {
         const applied = await migrateToLatest(core.db);
         if (applied.length) core.logger.info({ applied }, 'migrations applied');
         const app = await createApp(core);
+        // BKP-3/BKP-6: every backup location must be usable and write-once (an S3 bucket without
+        // Object Lock is refused), or Havre does not start.
+        await app.modules.backups.checkLocations();
         if (embedded) await app.modules.fleet.servers.ensureEmbedded(embedded.regionServers);
         const first = await app.modules.accounts.service.ensureFirstOperator();
         await app.http.listen({ port: config.http.port, host: config.http.host });

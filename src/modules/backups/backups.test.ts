@@ -7,6 +7,8 @@ import { inject } from 'vitest';
 import { createTestContext, type TestContext } from '../../../test/context.ts';
 import { createStaff, registerServers } from '../../../test/factories.ts';
 import { backupLocationRoot, toolSearchPath } from '../../config/config.ts';
+import { createMetrics } from '../../http/metrics.ts';
+import { createBackupsModule } from './index.ts';
 import { addMember, createRecord, createWorkspace, tenantQuery, type Workspace } from '../workspace/workspace-fixtures.ts';
 
 let ctx: TestContext;
@@ -156,4 +158,15 @@ describe('backups', () => {
     const safety = await ws.owner.http.get(`${ws.base}/backups/${inPlace.body.safetyBackupId}`);
     expect(safety.body.state).toBe('complete');
   });
+
+  it('[BKP-6] Havre refuses to start with a location that is not write-once; the configured ones pass', async () => {
+    await expect(ctx.app.modules.backups.checkLocations()).resolves.toBeUndefined();
+    const [fr] = ctx.app.modules.backups.stores;
+    // The real S3 refusal (a bucket without Object Lock) is proven against s3rver in s3-store.test.ts;
+    // here, that a failing check stops the start with the location named.
+    const unlocked = { ...fr!, name: 'de-s3', driver: 's3' as const, check: async () => Promise.reject(new Error('bucket backups has no Object Lock')) };
+    const module = createBackupsModule({ ...ctx.core, metrics: createMetrics() }, { fleet: ctx.app.modules.fleet, tenants: ctx.app.modules.tenants, workspace: ctx.app.modules.workspace }, { stores: [fr!, unlocked] });
+    await expect(module.checkLocations()).rejects.toThrow('backup location "de-s3" (s3) cannot be used: bucket backups has no Object Lock');
+  });
 });
+

@@ -51,6 +51,8 @@ export interface BackupsModuleApi {
 }
 
 export interface BackupsModule extends HavreModule, BackupsModuleApi {
+  /** Checks every location (writable; S3: Object Lock enabled); throws a message naming the first bad one. */
+  checkLocations(): Promise<void>;
   /** One pass of the background work at `now` (tests and `havre backup run --due` call it). */
   tick(): Promise<{ backedUp: number; verified: number; repaired: number; abandoned: number }>;
 }
@@ -104,14 +106,20 @@ export function createBackupsModule(
     const now = clock.now();
     const abandoned = (await repo.failAbandoned(new Date())).length + (await restore.sweep());
     let backedUp = 0;
-    for (const tenantId of await service.dueTenants(now)) {
-      try {
-        await service.take(tenantId, { trigger: 'scheduled', actor: { type: 'system' } });
-        backedUp++;
-      } catch (err) {
-        logger.warn({ err, tenantId }, 'scheduled backup not taken');
+    // `backups.concurrency` tenants at a time on this node (each tenant is claimed by its row, so
+    // other nodes running the same pass take the others).
+    const due = await service.dueTenants(now);
+    const worker = async () => {
+      for (let tenantId = due.shift(); tenantId !== undefined; tenantId = due.shift()) {
+        try {
+          await service.take(tenantId, { trigger: 'scheduled', actor: { type: 'system' } });
+          backedUp++;
+        } catch (err) {
+          logger.warn({ err, tenantId }, 'scheduled backup not taken');
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: config.backups.concurrency }, worker));
     const repaired = await service.repair();
     let verified = 0;
     while (await service.verifyNext()) verified++;
@@ -129,6 +137,13 @@ export function createBackupsModule(
     ...api,
     routes: backupsRoutes(api),
     tick,
+    async checkLocations() {
+      for (const store of stores) {
+        await store.check().catch((err: unknown) => {
+          throw new Error(`backup location "${store.name}" (${store.driver}) cannot be used: ${(err as Error).message}`);
+        });
+      }
+    },
     start: () => {
       let running: Promise<unknown> | null = null;
       const timer = setInterval(() => {
