@@ -47,7 +47,7 @@ function wallOf(t: Date): Wall {
 function minusThreeMonths(w: Wall): string {
   const [y, m] = w.m > 3 ? [w.y, w.m - 3] : [w.y - 1, w.m + 9];
   if (w.d <= daysIn(y, m)) return `${y}-${pad(m)}-${pad(w.d)}${w.str.slice(10)}`;
-  return `${y}-${pad(m + 1)}-01 00:00:00.000`; // m < 12 here: December has 31 days
+  return `${y}-${pad(m)}-${pad(daysIn(y, m))} 23:59:59.999`; // the last instant of that month
 }
 
 type Walled = RetentionCandidate & { wall: Wall };

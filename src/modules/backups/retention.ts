@@ -112,7 +112,7 @@ function firstInstantAtParisWall(wall: number): number {
  * The rule: a backup is less than 3 calendar months old at `now` when takenAt > now minus 3
  * calendar months, computed on the Paris wall clock: same day-of-month and time of day, 3 months
  * earlier; when that day does not exist (29–31 May − 3 months), the cutoff is clamped to the end
- * of the shorter month, i.e. 1 March 00:00: everything of February is then older than 3 months.
+ * of the shorter month (28 February 23:59:59.999): all of February is then older than 3 months.
  * (Clamping only the day, "28 February at the same time", would make the rule go back and forth:
  * a backup of 28 February 01:00 would be out on 28 May from 01:00 and back in on 29 May 00:00.)
  * Solved for `now`: the backup is kept while now < takenAt + 3 months on the Paris wall clock,
@@ -167,7 +167,7 @@ function checkDuration(what: string, ms: number): void {
  * - **weekly**: the newest complete backup of its Paris ISO week, and now − takenAt < 28 × 24 h;
  * - **monthly**: the newest complete backup of its Paris calendar month, and takenAt > now − 3
  *   calendar months (Paris wall clock, same day and time; a day missing from the shorter month
- *   clamps to that month's end, 1st of the next at 00:00; see monthlyKeepUntil);
+ *   clamps to that month's last instant; see monthlyKeepUntil);
  *
  * every other complete backup is pruned. "Newest" is the latest `takenAt` among the *complete*
  * backups of the period (ties: greater id), so a running, failed or incomplete backup never
