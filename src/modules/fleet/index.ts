@@ -8,7 +8,10 @@
  *   connections.ts      per-tenant pg pools with idle eviction and one global cap
  *   admin-connections.ts, server-checks.ts, sql-names.ts, fleet-repo.ts, fleet-routes.ts, fleet-metrics.ts
  */
-import type pg from 'pg';
+import pg from 'pg';
+import { roleIdent } from './sql-names.ts';
+
+const PgClient = pg.Client;
 import type { Logger } from 'pino';
 import type { Core, HavreModule } from '../../app.ts';
 import type { Db, Trx } from '../../db/db.ts';
@@ -69,6 +72,13 @@ export interface FleetModule extends HavreModule {
      * processes, which cannot use a pool). 404 when the database is not live.
      */
     target(tenantDatabaseId: string): Promise<pg.ClientConfig>;
+    /**
+     * Runs `fn` on a one-off connection to the tenant database made with the server's admin
+     * credentials, then `SET ROLE` to the tenant's role: it works while the tenant role itself may
+     * not log in (a cancelled tenant whose owner exports it during the grace period, TEN-4), and
+     * still sees only what the tenant role sees.
+     */
+    withTenantAsAdmin<T>(tenantDatabaseId: string, fn: (client: pg.Client) => Promise<T>): Promise<T>;
     /** Closes the pool of one tenant database. */
     close(tenantDatabaseId: string): Promise<void>;
     /** Closes every tenant pool and every admin connection of this node. */
@@ -175,6 +185,17 @@ export function createFleetModule(core: Core, options: FleetOptions = {}): Fleet
       withTenant: (id, fn) => tenants.withTenant(id, fn),
       stats: () => tenants.stats(),
       target: async (id) => (await resolveTarget(id)).client,
+      async withTenantAsAdmin(id, fn) {
+        const { row, server } = await openTenantDatabase({ db, secrets }, id);
+        const client = new PgClient({ connectionString: admin.adminUrlFor(server, row.database_name), application_name: 'havre-admin' });
+        await client.connect();
+        try {
+          await client.query(`SET ROLE ${roleIdent(row.role_name)}`);
+          return await fn(client);
+        } finally {
+          await client.end().catch(() => {});
+        }
+      },
       close: (id) => tenants.close(id),
       closeAll,
     },
