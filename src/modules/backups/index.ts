@@ -105,6 +105,8 @@ export function createBackupsModule(
   async function tick() {
     const now = clock.now();
     const abandoned = (await repo.failAbandoned(new Date())).length + (await restore.sweep());
+    // Scratch databases of verifications that died with their node.
+    await deps.fleet.scratch.sweep(new Date(Date.now() - 6 * 3_600_000)).catch((err: unknown) => logger.warn({ err }, 'scratch sweep failed'));
     let backedUp = 0;
     // `backups.concurrency` tenants at a time on this node (each tenant is claimed by its row, so
     // other nodes running the same pass take the others).

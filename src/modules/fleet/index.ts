@@ -61,6 +61,12 @@ export interface FleetModule extends HavreModule {
     drop(id: string): Promise<boolean>;
     /** Records the workspace schema version a database reached (never lowers it). */
     recordSchemaVersion(id: string, version: number): Promise<void>;
+    /**
+     * TEN-4: LOGIN off (cancelled tenant: its role may not connect, open sessions ended, this
+     * node's pool closed) or back on (reactivation), through the server's admin connection.
+     * Idempotent; false when the database is not live (dropped).
+     */
+    setLogin(id: string, login: boolean): Promise<boolean>;
   };
   connections: {
     /** Runs `fn` with a connection to the tenant database, as the tenant's own role. */
@@ -180,6 +186,13 @@ export function createFleetModule(core: Core, options: FleetOptions = {}): Fleet
         return provisioner.drop(server!, id);
       },
       recordSchemaVersion: (id, version) => repo.recordSchemaVersion(db, id, version),
+      async setLogin(id, login) {
+        const row = await repo.findTenantDatabaseWithServer(db, id);
+        if (!row || (row.state !== 'assigned' && row.state !== 'pooled')) return false;
+        await provisioner.setLogin({ id: row.server_id, admin_url_sealed: row.admin_url_sealed }, row.role_name, login);
+        if (!login) await tenants.close(id);
+        return true;
+      },
     },
     connections: {
       withTenant: (id, fn) => tenants.withTenant(id, fn),
@@ -199,7 +212,7 @@ export function createFleetModule(core: Core, options: FleetOptions = {}): Fleet
       close: (id) => tenants.close(id),
       closeAll,
     },
-    scratch: createScratchDatabases({ db, admin, clock }),
+    scratch: createScratchDatabases({ db, admin }),
     pool: {
       refill: (serverId, options) => warmPool.refill(serverId, options),
       sweep: (serverId) => warmPool.sweep(serverId),

@@ -328,7 +328,27 @@ export function createProvisioner(deps: ProvisionerDeps) {
     }
   }
 
-  return { provision, sweep, drop, runCreateDdl, runDropDdl, restorePassword };
+  /**
+   * TEN-4: turns the tenant role's LOGIN off (a cancelled tenant: nobody connects, and its open
+   * sessions are ended — NOLOGIN alone only refuses new ones) or back on (reactivation).
+   * Idempotent. Ending sessions needs the admin to be allowed to signal them; when it is not, the
+   * failure is logged and the sessions end with their pools (closed by the caller).
+   */
+  async function setLogin(server: SealedServer, roleName: string, login: boolean): Promise<void> {
+    const client = await admin.pool(server).connect();
+    try {
+      await client.query(`ALTER ROLE ${roleIdent(roleName)} ${login ? 'LOGIN' : 'NOLOGIN'}`);
+      if (!login) {
+        await client
+          .query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()', [roleName])
+          .catch((err: unknown) => deps.logger?.warn({ err, role: roleName }, 'could not end the sessions of a cancelled tenant role'));
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  return { provision, sweep, drop, runCreateDdl, runDropDdl, restorePassword, setLogin };
 }
 
 export type Provisioner = ReturnType<typeof createProvisioner>;

@@ -7,7 +7,6 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import type { Db } from '../../db/db.ts';
-import type { Clock } from '../../lib/clock.ts';
 import { unavailable } from '../../lib/errors.ts';
 import type { AdminConnections } from './admin-connections.ts';
 import * as repo from './fleet-repo.ts';
@@ -22,8 +21,8 @@ export interface ScratchDatabase {
   drop(): Promise<void>;
 }
 
-export function createScratchDatabases(deps: { db: Db; admin: AdminConnections; clock: Clock }) {
-  const { db, admin, clock } = deps;
+export function createScratchDatabases(deps: { db: Db; admin: AdminConnections }) {
+  const { db, admin } = deps;
 
   async function dropByName(server: { id: string; admin_url_sealed: string }, name: string): Promise<void> {
     if (!SCRATCH.test(name)) throw new Error('not a scratch database');
@@ -40,7 +39,8 @@ export function createScratchDatabases(deps: { db: Db; admin: AdminConnections; 
       if (servers.length === 0) throw unavailable('no_server', 'No database server is registered.');
       const ordered = [...servers.filter((s) => s.id !== options.avoidServerId), ...servers.filter((s) => s.id === options.avoidServerId)];
       const server = ordered[0]!;
-      const name = `havre_scratch_${Math.floor(clock.now().getTime() / 1000)}_${randomBytes(6).toString('hex')}`;
+      // Wall-clock time (how long ago a process made it), not the business clock.
+      const name = `havre_scratch_${Math.floor(Date.now() / 1000)}_${randomBytes(6).toString('hex')}`;
       await admin.pool(server).query(`CREATE DATABASE ${name} TEMPLATE template0`);
       return {
         serverId: server.id,
