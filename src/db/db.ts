@@ -20,6 +20,9 @@ export type Executor = Kysely<DB> | Transaction<DB>;
 
 // Return bigint/numeric as strings (exact), but int8 counts that fit are parsed by callers.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
+// Business dates (`date` columns) stay `YYYY-MM-DD` strings: a Date would put them at a midnight
+// of the process's time zone, one day off for half the planet.
+pg.types.setTypeParser(pg.types.builtins.DATE, (v) => v);
 
 const hosts = new WeakMap<object, string>();
 

@@ -1,0 +1,50 @@
+/** Control-plane tables of the billing module (see migrations/20261126140000_billing_documents.sql). */
+
+export type DocumentKind = 'invoice' | 'credit_note';
+
+export interface BillingSequencesTable {
+  seller: string;
+  kind: DocumentKind;
+  prefix: string;
+  next_value: string;
+}
+
+export interface DocumentLine {
+  labelFr: string;
+  labelEn: string;
+  quantity: number;
+  unitCents: number;
+  amountCents: number;
+}
+
+export interface BillingDocumentsTable {
+  id: string;
+  kind: DocumentKind;
+  seller: string;
+  state: 'draft' | 'issued';
+  number: string | null;
+  sequence_value: string | null;
+  customer_id: string;
+  corrects_id: string | null;
+  period_start: string | null;
+  period_end: string | null;
+  currency: string;
+  lines: DocumentLine[];
+  net_cents: string;
+  vat_rate_basis_points: number;
+  vat_cents: string;
+  gross_cents: string;
+  vat_mention: { fr: string; en: string } | null;
+  buyer: Record<string, unknown>;
+  seller_identity: Record<string, unknown>;
+  issue_date: string | null;
+  due_date: string | null;
+  idempotency_key: string | null;
+  created_at: Date;
+  issued_at: Date | null;
+}
+
+export interface BillingTables {
+  billing_sequences: BillingSequencesTable;
+  billing_documents: BillingDocumentsTable;
+}
