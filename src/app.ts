@@ -21,6 +21,7 @@ import { createTenantsModule, type TenantsModule } from './modules/tenants/index
 import { createWorkspaceModule, workspaceInitializer, type WorkspaceModule } from './modules/workspace/index.ts';
 import { createRolloutsModule, type RolloutsModule } from './modules/rollouts/index.ts';
 import { createBackupsModule, type BackupsModule } from './modules/backups/index.ts';
+import { createMeteringModule, type MeteringModule } from './modules/metering/index.ts';
 
 /** What every module may depend on. Modules take the parts they need, not the whole core. */
 export interface Core {
@@ -53,6 +54,7 @@ export interface Modules {
   workspace: WorkspaceModule;
   rollouts: RolloutsModule;
   backups: BackupsModule;
+  metering: MeteringModule;
 }
 
 /** Builds every domain module, each from the parts of the core (and other modules) it needs. */
@@ -66,7 +68,9 @@ export function createModules(core: Core): Modules {
   const backups = createBackupsModule(core, { fleet, tenants, workspace });
   // Workspace schema updates to every tenant database (TEN-6, SEC-5), each after its backup.
   const rollouts = createRolloutsModule(core, { workspace }, { beforeUpgrade: (id) => backups.service.beforeUpgrade(id) });
-  return { accounts, fleet, tenants, workspace, backups, rollouts };
+  // Hourly usage samples and the usage API (MET-1..3).
+  const metering = createMeteringModule(core, { fleet });
+  return { accounts, fleet, tenants, workspace, backups, rollouts, metering };
 }
 
 export interface App {

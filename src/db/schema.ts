@@ -3,6 +3,7 @@
  * `<module>-tables.ts` file; this file only assembles them, so modules do not edit one shared list.
  */
 import type { AccountsTables } from '../modules/accounts/accounts-tables.ts';
+import type { MeteringTables } from '../modules/metering/metering-tables.ts';
 import type { BillingTables } from '../modules/billing/billing-tables.ts';
 import type { BackupsTables } from '../modules/backups/backups-tables.ts';
 import type { AuditTables } from '../modules/audit/audit-tables.ts';
@@ -11,4 +12,4 @@ import type { MailTables } from '../modules/mail/mail-tables.ts';
 import type { RolloutsTables } from '../modules/rollouts/rollouts-tables.ts';
 import type { TenantsTables } from '../modules/tenants/tenants-tables.ts';
 
-export interface DB extends AccountsTables, AuditTables, MailTables, FleetTables, TenantsTables, RolloutsTables, BackupsTables, BillingTables {}
+export interface DB extends AccountsTables, AuditTables, MailTables, FleetTables, TenantsTables, RolloutsTables, BackupsTables, BillingTables, MeteringTables {}

@@ -24,6 +24,7 @@ import { registerFleetMetrics } from './fleet-metrics.ts';
 import { fleetRoutes } from './fleet-routes.ts';
 import { createProvisioner, tenantPasswordContext, type Provisioner } from './provisioner.ts';
 import { createServerService, type AddedServerView, type AddServerInput, type ServerActor, type ServerView } from './servers.ts';
+import { readDatabaseUsage, type DatabaseUsage } from './database-usage.ts';
 import { createScratchDatabases, type ScratchDatabases } from './scratch.ts';
 import { createWarmPool, type RefillOptions, type TenantDatabaseView } from './warm-pool.ts';
 
@@ -90,6 +91,8 @@ export interface FleetModule extends HavreModule {
     /** Closes every tenant pool and every admin connection of this node. */
     closeAll(): Promise<void>;
   };
+  /** Size and database time of every assigned tenant database (MET-1, MET-2; database-usage.ts). */
+  usage(): Promise<DatabaseUsage[]>;
   /** Short-lived databases for backup verification (scratch.ts). */
   scratch: ScratchDatabases;
   pool: {
@@ -212,6 +215,7 @@ export function createFleetModule(core: Core, options: FleetOptions = {}): Fleet
       close: (id) => tenants.close(id),
       closeAll,
     },
+    usage: () => readDatabaseUsage({ db, admin }),
     scratch: createScratchDatabases({ db, admin }),
     pool: {
       refill: (serverId, options) => warmPool.refill(serverId, options),

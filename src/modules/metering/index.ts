@@ -1,0 +1,82 @@
+/**
+ * Composition root of the metering module (MET-1..3): hourly samples of every tenant's database
+ * time, database size and file storage (metering-service.ts), the usage API, and the warnings.
+ * Background work of a node (`start`): every 5 minutes, the current hour is sampled (once per
+ * hour whichever node does it: the hour is the key).
+ */
+import { z } from 'zod';
+import type { Core, HavreModule } from '../../app.ts';
+import { storageRoot } from '../../config/config.ts';
+import { requireUser } from '../../http/auth.ts';
+import type { RoutePlugin, ZodTypeProvider } from '../../http/server.ts';
+import { notFound } from '../../lib/errors.ts';
+import { isUuid } from '../../lib/ids.ts';
+import { createFsStorage } from '../../lib/storage/fs-storage.ts';
+import { ALL_ROLES, authorizeMember } from '../accounts/membership.ts';
+import { DEFAULT_PLANS, planByCode } from '../billing/plans.ts';
+import type { FleetModule } from '../fleet/index.ts';
+import { createMeteringService, type MeteringService } from './metering-service.ts';
+
+export interface MeteringModule extends HavreModule {
+  service: MeteringService;
+}
+
+const figures = z.object({ month: z.string(), cpuHours: z.number(), peakDatabaseBytes: z.number(), peakStorageBytes: z.number() });
+const usageView = z.object({
+  plan: z.object({ code: z.string(), cpuHours: z.number(), databaseBytes: z.number(), storageBytes: z.number() }).nullable(),
+  current: figures.extend({ percentOfPlan: z.object({ cpu: z.number(), database: z.number(), storage: z.number() }).nullable() }),
+  days: z.array(z.object({ day: z.string(), cpuHours: z.number(), peakDatabaseBytes: z.number(), peakStorageBytes: z.number() })),
+  past: z.array(figures),
+  measured: z.string().describe('What is counted, in words'),
+});
+
+const MEASURED =
+  'cpuHours: time PostgreSQL spent executing this workspace\'s statements (pg_stat_database.active_time of its own database), sampled hourly; Havre\'s own processing is not counted yet. Sizes: peak of the hourly samples of the database size and of the files stored.';
+
+export function createMeteringModule(core: Core, deps: { fleet: Pick<FleetModule, 'usage'> }): MeteringModule {
+  const plans = DEFAULT_PLANS;
+  const service = createMeteringService({ db: core.db, fleet: deps.fleet, files: createFsStorage(storageRoot(core.config)), mailer: core.mailer, plans });
+  const routes: RoutePlugin = (app) => {
+    const r = app.withTypeProvider<ZodTypeProvider>();
+    r.get(
+      '/api/v1/tenants/:id/usage',
+      { schema: { tags: ['metering'], summary: 'Usage of a tenant against its plan: days of this month, this month, past months', params: z.strictObject({ id: z.string().max(200) }), security: [{ session: [] }, { bearer: [] }], response: { 200: usageView } } },
+      async (request) => {
+        const principal = requireUser(request);
+        const tenant = isUuid(request.params.id) ? await core.db.selectFrom('tenants').select(['id', 'customer_id', 'plan']).where('id', '=', request.params.id).executeTakeFirst() : undefined;
+        if (!tenant) throw notFound('tenant_not_found');
+        await authorizeMember(core.db, principal, tenant.customer_id, ALL_ROLES, 'tenant_not_found');
+        const plan = tenant.plan ? planByCode(plans, tenant.plan) : undefined;
+        const u = await service.usage(tenant.id, plan, core.clock.now());
+        const pct = (a: number, b: number) => Math.round((a / b) * 1000) / 10;
+        return {
+          plan: plan ? { code: plan.code, cpuHours: plan.cpuHours, databaseBytes: plan.databaseBytes, storageBytes: plan.storageBytes } : null,
+          current: { ...u.current, percentOfPlan: plan ? { cpu: pct(u.current.cpuHours, plan.cpuHours), database: pct(u.current.peakDatabaseBytes, plan.databaseBytes), storage: pct(u.current.peakStorageBytes, plan.storageBytes) } : null },
+          days: u.days,
+          past: u.past,
+          measured: MEASURED,
+        };
+      },
+    );
+  };
+  return {
+    routes,
+    service,
+    start: () => {
+      let running: Promise<unknown> | null = null;
+      const tick = () => {
+        if (running) return;
+        running = service
+          .sample(core.clock.now())
+          .catch((err: unknown) => core.logger.warn({ err }, 'usage sampling failed'))
+          .finally(() => (running = null));
+      };
+      const timer = setInterval(tick, 5 * 60_000);
+      timer.unref();
+      return async () => {
+        clearInterval(timer);
+        await running;
+      };
+    },
+  };
+}

@@ -1,0 +1,161 @@
+/**
+ * Metering (MET-1, MET-2, MET-3), as the usage page explains it to customers:
+ * - **Database time**: the time PostgreSQL spent executing the tenant's statements
+ *   (`pg_stat_database.active_time` of its database), sampled hourly; the delta since the previous
+ *   sample is counted, a statistics reset or a server restart (the counter going back) counts from
+ *   zero, and the first sample of a database is its baseline (the warm-pool set-up is not billed).
+ *   Not yet counted: CPU spent by Havre's own processes on the tenant's requests and jobs (say so).
+ * - **Database size** (`pg_database_size`) and **file storage** (the bytes of its files), sampled
+ *   hourly; the day's and the month's peaks are kept.
+ * - **Warnings** at 80 % and 100 % of each allowance of the plan, once per allowance per month.
+ * Every job takes `now`; days and months are Paris ones.
+ */
+import { sql } from 'kysely';
+import type { Db } from '../../db/db.ts';
+import type { Storage } from '../../lib/storage/storage.ts';
+import { parisDate } from '../../lib/paris-date.ts';
+import type { Mailer } from '../mail/mail-service.ts';
+import type { FleetModule } from '../fleet/index.ts';
+import type { Plan } from '../billing/plans.ts';
+import { planByCode } from '../billing/plans.ts';
+import { usageWarningMail } from './metering-mails.ts';
+
+const HOUR_MS = 3_600_000;
+
+export interface MonthFigures {
+  month: string;
+  cpuHours: number;
+  peakDatabaseBytes: number;
+  peakStorageBytes: number;
+}
+
+export interface MeteringDeps {
+  db: Db;
+  fleet: Pick<FleetModule, 'usage'>;
+  files: Storage;
+  mailer: Mailer;
+  plans: readonly Plan[];
+}
+
+/** Bytes stored under a tenant database's area. */
+async function storageBytes(files: Storage, tenantDatabaseId: string): Promise<number> {
+  let total = 0;
+  for await (const o of files.list(`tenants/${tenantDatabaseId}`)) total += o.size;
+  return total;
+}
+
+export function createMeteringService(deps: MeteringDeps) {
+  const { db } = deps;
+
+  /** The month's figures of a tenant (sums and peaks of its days), `month` = YYYY-MM (Paris). */
+  async function month(tenantId: string, monthKey: string): Promise<MonthFigures> {
+    const row = await db
+      .selectFrom('usage_days')
+      .select([sql<number>`coalesce(sum(db_time_ms), 0)`.as('ms'), sql<string>`coalesce(max(peak_database_bytes), 0)::text`.as('db'), sql<string>`coalesce(max(peak_storage_bytes), 0)::text`.as('st')])
+      .where('tenant_id', '=', tenantId)
+      .where(sql<string>`to_char(day, 'YYYY-MM')`, '=', monthKey)
+      .executeTakeFirstOrThrow();
+    return { month: monthKey, cpuHours: Number(row.ms) / HOUR_MS, peakDatabaseBytes: Number(row.db), peakStorageBytes: Number(row.st) };
+  }
+
+  /** MET-3: warnings at 80 % and 100 % of each allowance, once per tenant, month, allowance, threshold. */
+  async function warn(tenantId: string, plan: Plan, figures: MonthFigures, now: Date): Promise<number> {
+    const ratios = { cpu: figures.cpuHours / plan.cpuHours, database: figures.peakDatabaseBytes / plan.databaseBytes, storage: figures.peakStorageBytes / plan.storageBytes } as const;
+    let sent = 0;
+    for (const allowance of ['cpu', 'database', 'storage'] as const) {
+      for (const threshold of [100, 80] as const) {
+        if (ratios[allowance] * 100 < threshold) continue;
+        await db.transaction().execute(async (trx) => {
+          const claimed = await trx.insertInto('usage_alerts').values({ tenant_id: tenantId, month: figures.month, allowance, threshold, sent_at: now }).onConflict((oc) => oc.doNothing()).returning('tenant_id').executeTakeFirst();
+          if (!claimed) return;
+          const people = await trx
+            .selectFrom('tenants as t')
+            .innerJoin('memberships as m', 'm.customer_id', 't.customer_id')
+            .innerJoin('users as u', 'u.id', 'm.user_id')
+            .select(['u.id', 'u.email', 'u.locale', 't.name'])
+            .where('t.id', '=', tenantId)
+            .where('m.role', 'in', ['owner', 'administrator'])
+            .execute();
+          for (const p of people) {
+            const mail = usageWarningMail(p.locale === 'fr' ? 'fr' : 'en', { tenantName: p.name, allowance, threshold, month: figures.month, planCode: plan.code });
+            await deps.mailer.send({ to: p.email, userId: p.id, template: 'metering.usage_warning', locale: p.locale === 'fr' ? 'fr' : 'en', ...mail, dedupeKey: `metering:${tenantId}:${figures.month}:${allowance}:${threshold}:${p.id}` }, trx);
+          }
+          sent++;
+        });
+        break; // the 100 % warning says it all; the 80 % one is not sent after it
+      }
+    }
+    return sent;
+  }
+
+  return {
+    month,
+
+    /**
+     * One hourly sample of every tenant with a live database (MET-1, MET-2): the hour is the key,
+     * so several nodes sampling the same hour record it once. Returns how many were recorded.
+     */
+    async sample(now: Date): Promise<{ sampled: number; warnings: number }> {
+      const hour = new Date(Math.floor(now.getTime() / HOUR_MS) * HOUR_MS);
+      const day = parisDate(now);
+      let sampled = 0;
+      let warnings = 0;
+      for (const u of await deps.fleet.usage()) {
+        const tenant = await db.selectFrom('tenants').select(['id', 'plan']).where('tenant_database_id', '=', u.tenantDatabaseId).where('state', '!=', 'destroyed').executeTakeFirst();
+        if (!tenant) continue;
+        const prev = await db.selectFrom('usage_samples').selectAll().where('tenant_id', '=', tenant.id).where('sampled_at', '<', hour).orderBy('sampled_at', 'desc').limit(1).executeTakeFirst();
+        const sameCounter = prev && prev.tenant_database_id === u.tenantDatabaseId && (prev.db_stats_reset?.getTime() ?? null) === (u.statsReset?.getTime() ?? null) && u.activeTimeMs >= prev.db_active_ms;
+        // First sample: the baseline. Same counter: the difference. Reset, restart or another database: all of it is new.
+        const delta = !prev ? 0 : sameCounter ? u.activeTimeMs - prev.db_active_ms : u.activeTimeMs;
+        const bytes = await storageBytes(deps.files, u.tenantDatabaseId);
+        const recorded = await db.transaction().execute(async (trx) => {
+          const ins = await trx
+            .insertInto('usage_samples')
+            .values({ tenant_id: tenant.id, sampled_at: hour, tenant_database_id: u.tenantDatabaseId, database_bytes: String(u.databaseBytes), storage_bytes: String(bytes), db_active_ms: u.activeTimeMs, db_stats_reset: u.statsReset, db_time_ms: delta })
+            .onConflict((oc) => oc.doNothing())
+            .returning('tenant_id')
+            .executeTakeFirst();
+          if (!ins) return false;
+          await trx
+            .insertInto('usage_days')
+            .values({ tenant_id: tenant.id, day, db_time_ms: delta, peak_database_bytes: String(u.databaseBytes), peak_storage_bytes: String(bytes), samples: 1 })
+            .onConflict((oc) =>
+              oc.columns(['tenant_id', 'day']).doUpdateSet({
+                db_time_ms: sql`usage_days.db_time_ms + excluded.db_time_ms`,
+                peak_database_bytes: sql`greatest(usage_days.peak_database_bytes, excluded.peak_database_bytes)`,
+                peak_storage_bytes: sql`greatest(usage_days.peak_storage_bytes, excluded.peak_storage_bytes)`,
+                samples: sql`usage_days.samples + 1`,
+              }),
+            )
+            .execute();
+          return true;
+        });
+        if (!recorded) continue;
+        sampled++;
+        const plan = tenant.plan ? planByCode(deps.plans, tenant.plan) : undefined;
+        if (plan) warnings += await warn(tenant.id, plan, await month(tenant.id, day.slice(0, 7)), now);
+      }
+      return { sampled, warnings };
+    },
+
+    /** The usage page's data: days of the month, the month against the plan, past months. */
+    async usage(tenantId: string, plan: Plan | undefined, now: Date) {
+      const current = day(now).slice(0, 7);
+      const days = await db.selectFrom('usage_days').selectAll().where('tenant_id', '=', tenantId).where(sql<string>`to_char(day, 'YYYY-MM')`, '=', current).orderBy('day').execute();
+      const months = await db.selectFrom('usage_days').select(sql<string>`to_char(day, 'YYYY-MM')`.as('m')).where('tenant_id', '=', tenantId).groupBy(sql`to_char(day, 'YYYY-MM')`).orderBy('m', 'desc').limit(13).execute();
+      const monthFigures = await month(tenantId, current);
+      return {
+        plan,
+        current: monthFigures,
+        days: days.map((d) => ({ day: d.day, cpuHours: d.db_time_ms / HOUR_MS, peakDatabaseBytes: Number(d.peak_database_bytes), peakStorageBytes: Number(d.peak_storage_bytes) })),
+        past: await Promise.all(months.filter((m) => m.m !== current).map((m) => month(tenantId, m.m))),
+      };
+    },
+  };
+}
+
+function day(now: Date): string {
+  return parisDate(now);
+}
+
+export type MeteringService = ReturnType<typeof createMeteringService>;
