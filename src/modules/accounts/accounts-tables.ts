@@ -13,6 +13,10 @@ export interface CustomersTable {
   contact_user_id: string | null;
   dpo_name: string | null;
   dpo_email: string | null;
+  /** BIL-8: the customer's VAT number (billing module). */
+  vat_number: ColumnType<string | null, string | null | undefined, string | null>;
+  /** BIL-12: true when the customer refused to be cited as a reference. */
+  refuses_reference: ColumnType<boolean, boolean | undefined, boolean>;
   created_at: Date;
   updated_at: Date;
 }

@@ -47,4 +47,24 @@ export interface BillingDocumentsTable {
 export interface BillingTables {
   billing_sequences: BillingSequencesTable;
   billing_documents: BillingDocumentsTable;
+  subscriptions: SubscriptionsTable;
+}
+
+export interface SubscriptionsTable {
+  id: string;
+  tenant_id: string;
+  customer_id: string;
+  plan: string;
+  started_on: string;
+  next_plan: string | null;
+  next_plan_from: string | null;
+  termination_received_at: Date | null;
+  termination_source: 'portal' | 'staff' | 'price_change' | null;
+  ends_on: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface SubscriptionTables {
+  subscriptions: SubscriptionsTable;
 }
