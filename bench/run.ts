@@ -10,8 +10,9 @@ import { run as connections } from './connections.bench.ts';
 import { run as workspaceRead } from './workspace-read.bench.ts';
 import { run as rollout } from './rollout.bench.ts';
 import { run as backup } from './backup.bench.ts';
+import { run as retention } from './retention.bench.ts';
 
-const benchmarks: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { provisioning, connections, 'workspace-read': workspaceRead, rollout, backup };
+const benchmarks: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { provisioning, connections, 'workspace-read': workspaceRead, rollout, backup, retention };
 
 const wanted = process.argv.slice(2);
 for (const name of wanted) {

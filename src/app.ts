@@ -22,6 +22,11 @@ import { createWorkspaceModule, workspaceInitializer, type WorkspaceModule } fro
 import { createRolloutsModule, type RolloutsModule } from './modules/rollouts/index.ts';
 import { createBackupsModule, type BackupsModule } from './modules/backups/index.ts';
 import { createMeteringModule, type MeteringModule } from './modules/metering/index.ts';
+import { createPortabilityModule, type PortabilityModule } from './modules/portability/index.ts';
+import { createDeletionModule, type DeletionModule } from './modules/deletion/index.ts';
+import { createRetentionModule, type RetentionModule } from './modules/retention/index.ts';
+import { accountsRetentionCategories } from './modules/accounts/accounts-retention.ts';
+import { mailRetentionCategories } from './modules/mail/mail-retention.ts';
 
 /** What every module may depend on. Modules take the parts they need, not the whole core. */
 export interface Core {
@@ -54,12 +59,17 @@ export interface Modules {
   workspace: WorkspaceModule;
   rollouts: RolloutsModule;
   backups: BackupsModule;
+  portability: PortabilityModule;
+  deletion: DeletionModule;
+  retention: RetentionModule;
   metering: MeteringModule;
 }
 
 /** Builds every domain module, each from the parts of the core (and other modules) it needs. */
 export function createModules(core: Core): Modules {
   const accounts = createAccountsModule(core);
+  // PRV-4: the retention engine; each module registers the SQL of its rules (later ones: `retention.registry.register`).
+  const retention = createRetentionModule(core, { categories: [...accountsRetentionCategories(), ...mailRetentionCategories()] });
   // Every new tenant database gets the latest workspace schema before it joins the warm pool.
   const fleet = createFleetModule(core, { initializeDatabase: workspaceInitializer(core.clock) });
   const tenants = createTenantsModule(core, { fleet });
@@ -68,9 +78,13 @@ export function createModules(core: Core): Modules {
   const backups = createBackupsModule(core, { fleet, tenants, workspace });
   // Workspace schema updates to every tenant database (TEN-6, SEC-5), each after its backup.
   const rollouts = createRolloutsModule(core, { workspace }, { beforeUpgrade: (id) => backups.service.beforeUpgrade(id) });
+  // Cancel → grace period → destroy, the deletion certificate, the 12-month backup purge (TEN-3..5, BKP-7).
+  const deletion = createDeletionModule(core, { fleet, tenants, backups });
+  // Export and import of whole tenants (EXP-1..3).
+  const portability = createPortabilityModule(core, { fleet, workspace });
   // Hourly usage samples and the usage API (MET-1..3).
   const metering = createMeteringModule(core, { fleet });
-  return { accounts, fleet, tenants, workspace, backups, rollouts, metering };
+  return { accounts, fleet, tenants, workspace, backups, rollouts, retention, deletion, portability, metering };
 }
 
 export interface App {

@@ -11,6 +11,8 @@ import { registerTenantCommands } from '../modules/tenants/tenants-cli.ts';
 import { registerPromisesCommand } from '../modules/promises/promises-cli.ts';
 import { registerRolloutCommands } from '../modules/rollouts/rollouts-cli.ts';
 import { registerBackupCommands } from '../modules/backups/backups-cli.ts';
+import { registerPortabilityCommands } from '../modules/portability/portability-cli.ts';
+import { registerRetentionCommands } from '../modules/retention/retention-cli.ts';
 
 const program = new Command()
   .name('havre')
@@ -26,6 +28,8 @@ registerServerCommands(program, run);
 registerTenantCommands(program, run);
 registerRolloutCommands(program, run);
 registerBackupCommands(program, run);
+registerPortabilityCommands(program, run);
+registerRetentionCommands(program, run);
 registerPromisesCommand(program);
 
 await program.parseAsync(process.argv);

@@ -8,6 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { retentionSchema } from './retention-rules.ts';
 
 const region = z.string().regex(/^[a-z]{2}$/, 'a region is a two-letter lowercase code, e.g. "fr"');
 
@@ -138,9 +139,33 @@ const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Deletion lifecycle (TEN-4, TEN-5, BKP-7): grace period of a cancelled tenant, purge of its backups. */
+    deletion: z
+      .object({
+        /** Days a cancelled tenant can still be exported and reactivated before it is destroyed. */
+        graceDays: z.number().int().min(0).max(365).default(28),
+        /** Backups of a destroyed tenant are unreadable (key shredded) at most this many months after destruction. */
+        backupRetentionMonths: z.number().int().min(0).max(12).default(12),
+        /** How often a node looks for due destructions and purges (ms). */
+        tickMs: z.number().int().min(1000).default(60_000),
+      })
+      .strict()
+      .prefault({}),
     /** Where files live (attachments, each tenant under its own area). Default: `<home>/storage`. */
     storage: z
       .object({ root: z.string().min(1).optional() })
+      .strict()
+      .prefault({}),
+    /** Exports and imports of whole tenants (EXP-1..3). Archives are built under `<home>/exports`. */
+    portability: z
+      .object({
+        /** How long a download link of an export works. */
+        downloadLinkMinutes: z.number().int().min(1).max(24 * 60).default(15),
+        /** How long a complete export's archive is kept before it is deleted. */
+        keepHours: z.number().int().min(1).max(24 * 30).default(72),
+        /** Largest import body (an export archive or a CSV file) accepted, in bytes (default 10 GB). */
+        importMaxBytes: z.number().int().min(1024).max(1024 ** 4).default(10 * 1024 ** 3),
+      })
       .strict()
       .prefault({}),
     auth: z
@@ -177,6 +202,14 @@ const configSchema = z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
       .prefault({}),
+    /** PRV-4: retention rules (one place; defaults from PROMISES.md) and the daily job's batch size. See retention-rules.ts. */
+    retention: retentionSchema,
+    /**
+     * Marks this installation's data as disposable (a test or demo copy): only then (or with
+     * `env: "test"`) may `havre retention run --as-of` move time and delete for real. Set it in
+     * `havre.json` of the copy, never in production (refused there).
+     */
+    disposable: z.boolean().default(false),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -186,6 +219,7 @@ const configSchema = z
     const names = c.backups.locations.map((l) => l.name);
     if (new Set(names).size !== names.length) ctx.addIssue({ code: 'custom', path: ['backups', 'locations'], message: 'location names must be distinct' });
     if (c.env === 'production') {
+      if (c.disposable) ctx.addIssue({ code: 'custom', path: ['disposable'], message: 'a production installation is never disposable' });
       if (!c.databaseUrl) ctx.addIssue({ code: 'custom', path: ['databaseUrl'], message: 'HAVRE_DATABASE_URL is required in production' });
       if (!c.masterKey) ctx.addIssue({ code: 'custom', path: ['masterKey'], message: 'HAVRE_MASTER_KEY is required in production' });
     }

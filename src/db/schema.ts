@@ -11,5 +11,8 @@ import type { FleetTables } from '../modules/fleet/fleet-tables.ts';
 import type { MailTables } from '../modules/mail/mail-tables.ts';
 import type { RolloutsTables } from '../modules/rollouts/rollouts-tables.ts';
 import type { TenantsTables } from '../modules/tenants/tenants-tables.ts';
+import type { RetentionTables } from '../modules/retention/retention-tables.ts';
+import type { DeletionTables } from '../modules/deletion/deletion-tables.ts';
+import type { PortabilityTables } from '../modules/portability/portability-tables.ts';
 
-export interface DB extends AccountsTables, AuditTables, MailTables, FleetTables, TenantsTables, RolloutsTables, BackupsTables, BillingTables, MeteringTables {}
+export interface DB extends AccountsTables, AuditTables, MailTables, FleetTables, TenantsTables, RolloutsTables, BackupsTables, BillingTables, MeteringTables, DeletionTables, RetentionTables, PortabilityTables {}

@@ -36,6 +36,8 @@ export interface UsersTable {
   totp_last_counter: ColumnType<string | null, number | null | undefined, number | null>;
   created_at: Date;
   updated_at: Date;
+  /** ACC-5: set when the account was deleted (personal data erased; the row stays for the audit log's ids). */
+  deleted_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 export interface MembershipsTable {

@@ -10,7 +10,8 @@ import { createAccountsRepo } from './accounts-repo.ts';
 import { invalidating } from '../../http/auth-cache.ts';
 import { accountsRoutes } from './accounts-routes.ts';
 import { accountsPages } from './accounts-pages.ts';
-import { purgeSignInFailures } from './accounts-jobs.ts';
+import { createMemberDataService } from './member-data.ts';
+import { memberDataRoutes } from './member-data-routes.ts';
 import { createIdentityService } from './accounts-service.ts';
 import { createCustomersRepo } from './customers-repo.ts';
 import { customersRoutes } from './customers-routes.ts';
@@ -28,6 +29,8 @@ export interface AccountsServices {
   customers: ReturnType<typeof createCustomersService>;
   invitations: ReturnType<typeof createInvitationsService>;
   staff: ReturnType<typeof createStaffService>;
+  /** ACC-4, ACC-5: a member's export of their personal data, and account deletion. */
+  memberData: ReturnType<typeof createMemberDataService>;
 }
 
 /** What other parts of Havre (the CLI, `havre start`) may call on the accounts module. */
@@ -63,22 +66,20 @@ export function createAccountsModule(core: Core): AccountsModule {
     customers: createCustomersService(deps),
     invitations: createInvitationsService(deps),
     staff: createStaffService(deps),
+    memberData: createMemberDataService(deps),
   };
   const settings = { secureCookies: core.config.env === 'production' || (core.config.http.publicUrl ?? '').startsWith('https:') };
   const routes: RoutePlugin = async (app) => {
     await accountsRoutes(services, settings)(app);
     await customersRoutes(services, settings)(app);
     await accountsPages(services)(app);
+    await memberDataRoutes(services.memberData)(app);
   };
   return {
     routes,
+    // Failed sign-ins are purged by the retention rule `sign_in_failures` (accounts-retention.ts, PRV-4).
     start: () => {
-      const purge = () => purgeSignInFailures({ users: deps.users, windowMinutes: core.config.auth.signIn.windowMinutes }, core.clock.now()).catch((err: unknown) => core.logger.warn({ err }, 'sign-in failure purge failed'));
-      void purge();
-      const timer = setInterval(() => void purge(), 10 * 60_000);
-      timer.unref();
       return async () => {
-        clearInterval(timer);
         // Reset requests are worked on after their answer: let them finish before the database closes.
         await services.passwordResets.drain();
       };

@@ -62,16 +62,39 @@ export function createBackupKeys(deps: { db: Db; secrets: SecretBox; clock: Cloc
       return { keyId: row.key_id, key };
     },
 
-    /** The key named by a part's header; 410 once shredded. */
+    /**
+     * The key named by a part's header; 410 once shredded. The row is read every time (only the
+     * unwrapping is cached): a key shredded by another node must stop working here at once (BKP-7).
+     */
     async byId(keyId: string): Promise<Buffer> {
-      const cached = cache.get(keyId);
-      if (cached) return cached;
       const row = await db.selectFrom('backup_keys').selectAll().where('key_id', '=', keyId).executeTakeFirst();
       if (!row) throw new Error(`unknown backup key ${keyId}`);
-      if (!row.wrapped_key) throw new AppError(410, 'backup_key_destroyed', 'The backups of this tenant were destroyed (their key is shredded).');
+      if (!row.wrapped_key) {
+        cache.delete(keyId);
+        throw new AppError(410, 'backup_key_destroyed', 'The backups of this tenant were destroyed (their key is shredded).');
+      }
+      const cached = cache.get(keyId);
+      if (cached) return cached;
       const key = unwrap(row.tenant_id, row.key_id, row.wrapped_key);
       cache.set(keyId, key);
       return key;
+    },
+
+    /**
+     * BKP-7 crypto-shredding: the wrapped key is erased from the control plane and the escrow
+     * object deleted from every location, so every copy of every backup of the tenant becomes
+     * unreadable at once, even where object lock forbids deleting the backups yet. Idempotent;
+     * throws when a location could not be reached (the caller retries; the control-plane key is
+     * already gone by then). Returns the key id, or null when the tenant never had a key.
+     */
+    async shred(tenantId: string): Promise<{ keyId: string | null; shreddedNow: boolean }> {
+      const updated = await db.updateTable('backup_keys').set({ wrapped_key: null, shredded_at: clock.now() }).where('tenant_id', '=', tenantId).where('wrapped_key', 'is not', null).returning('key_id').executeTakeFirst();
+      const row = await db.selectFrom('backup_keys').select('key_id').where('tenant_id', '=', tenantId).executeTakeFirst();
+      if (row) cache.delete(row.key_id);
+      const results = await Promise.allSettled(stores.map((s) => s.deleteMutable(escrowKey(tenantId))));
+      const failed = results.findIndex((r) => r.status === 'rejected');
+      if (failed >= 0) throw new Error(`the key escrow of tenant ${tenantId} could not be deleted in location "${stores[failed]!.name}": ${String((results[failed] as PromiseRejectedResult).reason)}`);
+      return { keyId: row?.key_id ?? null, shreddedNow: updated !== undefined };
     },
   };
 }

@@ -52,6 +52,7 @@ export async function openPart(deps: ReaderDeps, copies: readonly CopyRow[], par
       const { body } = await store.get(copy.object_key);
       const decrypt = decryptStream((keyId) => deps.keyById(keyId));
       body.on('error', (err) => decrypt.destroy(err));
+  decrypt.on('error', () => {});
       return { plain: body.pipe(decrypt), location: copy.location };
     } catch (err) {
       problems.push(`${copy.location}: ${(err as Error).message}`);
@@ -70,6 +71,7 @@ export async function streamCopy(deps: ReaderDeps, copy: CopyRow): Promise<Reada
   const { body } = await store.get(copy.object_key);
   const decrypt = decryptStream((keyId) => deps.keyById(keyId));
   body.on('error', (err) => decrypt.destroy(err));
+  decrypt.on('error', () => {});
   return body.pipe(decrypt);
 }
 

@@ -109,9 +109,13 @@ export function createBackupsRepo(db: Db) {
       return Number(row.n);
     },
 
-    /** Tenants that hold data (every state but destroyed, with a database), for the schedule. */
+    /**
+     * Tenants whose data can change (trial, active, suspended, with a database), for the schedule.
+     * Not cancelled ones (TEN-4): their role may not log in and nobody can write to them, so the
+     * last backup before the cancellation stays current; not destroyed ones.
+     */
     async liveTenants(trx: Executor = db): Promise<{ id: string }[]> {
-      return trx.selectFrom('tenants').select('id').where('state', 'in', ['trial', 'active', 'suspended', 'cancelled']).where('tenant_database_id', 'is not', null).orderBy('id').execute();
+      return trx.selectFrom('tenants').select('id').where('state', 'in', ['trial', 'active', 'suspended']).where('tenant_database_id', 'is not', null).orderBy('id').execute();
     },
 
     /** The newest backup of each tenant in `ids` started since `since` that counts for the schedule (complete, incomplete or running), and the newest failure. */
@@ -130,6 +134,8 @@ export function createBackupsRepo(db: Db) {
             .select('id')
             .where('state', '=', 'complete')
             .where((w) => w.or([w('verification', '=', 'pending'), w.and([w('verification', '=', 'running'), w('verification_lease_until', '<', now)])]))
+            // BKP-7: a backup whose key is shredded can no longer be read, by design.
+            .where('key_id', 'not in', (k) => k.selectFrom('backup_keys').select('key_id').where('wrapped_key', 'is', null))
             .orderBy('completed_at')
             .limit(1)
             .forUpdate()
@@ -145,7 +151,15 @@ export function createBackupsRepo(db: Db) {
     },
 
     async incomplete(trx: Executor = db): Promise<BackupRow[]> {
-      return trx.selectFrom('backups').selectAll().where('state', '=', 'incomplete').orderBy('started_at').limit(100).execute();
+      return trx
+        .selectFrom('backups')
+        .selectAll()
+        .where('state', '=', 'incomplete')
+        // BKP-7: nothing to repair once the key is shredded (the copies are unreadable anyway).
+        .where('key_id', 'not in', (k) => k.selectFrom('backup_keys').select('key_id').where('wrapped_key', 'is', null))
+        .orderBy('started_at')
+        .limit(100)
+        .execute();
     },
 
     async setState(id: string, from: BackupRow['state'][], values: Partial<BackupRow> & { state: BackupRow['state'] }, trx: Executor = db): Promise<boolean> {

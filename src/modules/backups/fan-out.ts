@@ -26,6 +26,9 @@ export async function fanOut(source: AsyncIterable<Uint8Array>, sinks: readonly 
   let size = 0;
   const lanes: Lane[] = sinks.map((sink) => {
     const pt = new PassThrough({ highWaterMark: 256 * 1024 });
+    // A failure reaches the caller through `result` (the sink's promise) or the rethrown source
+    // error; an 'error' event on this private stream must not become an uncaught exception.
+    pt.on('error', () => {});
     const lane: Lane = { pt, dead: false, result: Promise.resolve() };
     lane.result = Promise.resolve()
       .then(() => sink(pt))

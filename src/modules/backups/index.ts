@@ -30,7 +30,7 @@ import type { TenantsModule } from '../tenants/index.ts';
 import type { WorkspaceModule } from '../workspace/index.ts';
 import { createBackupAlerts } from './backup-alerts.ts';
 import { downloadArchive, openDownload, signDownload } from './backup-download.ts';
-import { createBackupKeys } from './backup-keys.ts';
+import { createBackupKeys, type BackupKeys } from './backup-keys.ts';
 import { createBackupRestore, type BackupRestore } from './backup-restore.ts';
 import { createBackupsRepo, type BackupRow, type BackupsRepo } from './backups-repo.ts';
 import { backupsRoutes } from './backups-routes.ts';
@@ -46,6 +46,8 @@ export interface BackupsModuleApi {
   service: BackupsService;
   restore: BackupRestore;
   stores: readonly BackupStore[];
+  /** Tenants' data keys (the deletion module shreds them, BKP-7). */
+  keys: BackupKeys;
   downloadLink(backup: BackupRow, userId: string, actor: BackupActor): Promise<{ url: string; expiresAt: string }>;
   download(token: string, locale: 'fr' | 'en', ip: string | null): Promise<{ stream: NodeJS.ReadableStream; fileName: string }>;
 }
@@ -84,7 +86,7 @@ export function createBackupsModule(
   const restore = createBackupRestore({ db, repo, clock, audit: core.audit, logger, service, fleet: deps.fleet, tenants: deps.tenants.service, workspace: deps.workspace, files });
 
   const api: BackupsModuleApi = {
-    db, repo, service, restore, stores,
+    db, repo, service, restore, stores, keys,
     async downloadLink(backup, userId, actor) {
       const expiresAt = clock.now().getTime() + config.backups.downloadLinkMinutes * 60_000;
       const token = signDownload(core.secrets, { backupId: backup.id, tenantId: backup.tenant_id, userId, expiresAt });

@@ -198,9 +198,16 @@ export function createTenantsService(deps: TenantsServiceDeps) {
     return tenant;
   }
 
-  /** Moves a tenant to `to` (TEN-3), recorded; 404 `tenant_not_found` / 409 `invalid_transition`. */
-  async function transition(id: string, to: TenantState, options: TransitionOptions): Promise<TenantWithServer> {
-    await db.transaction().execute((trx) => transitionIn(trx, id, to, options));
+  /**
+   * Moves a tenant to `to` (TEN-3), recorded; 404 `tenant_not_found` / 409 `invalid_transition`.
+   * Inside the caller's `trx` when given (the deletion module commits its own rows with the change).
+   */
+  async function transition(id: string, to: TenantState, options: TransitionOptions, trx?: Trx): Promise<TenantWithServer> {
+    if (trx) {
+      await transitionIn(trx, id, to, options);
+      return (await repo.find(id, trx))!;
+    }
+    await db.transaction().execute((t) => transitionIn(t, id, to, options));
     return (await repo.find(id))!;
   }
 
