@@ -20,6 +20,8 @@ import type { Db } from '../../db/db.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { ObjectLockedError, type BackupStore } from '../../lib/storage/backup-store.ts';
 import type { Storage } from '../../lib/storage/storage.ts';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import type { AuditService } from '../audit/audit-service.ts';
 import type { BackupKeys } from '../backups/backup-keys.ts';
 import type { FleetModule } from '../fleet/index.ts';
@@ -37,6 +39,8 @@ export interface DeletionDeps {
   tenants: Pick<TenantsService, 'transition'>;
   /** Attachments storage (`tenants/<tenantDatabaseId>/…`). */
   files: Storage;
+  /** Where export archives live (`<exportsRoot>/<tenantId>/…`, portability module): removed with the tenant. */
+  exportsRoot?: string;
   backups: { stores: readonly BackupStore[]; keys: Pick<BackupKeys, 'shred'> };
   settings: Config['deletion'];
 }
@@ -123,6 +127,11 @@ export async function runDestructionSteps(deps: DeletionDeps, row: DeletionRow):
       for await (const obj of deps.files.list(area)) await deps.files.delete(obj.key);
       await deps.files.deleteIncomplete(area, new Date(8.64e15));
       current = (await repo.update(current.tenant_id, { attachments_deleted_at: deps.clock.now(), updated_at: deps.clock.now() }))!;
+    }
+    // Export archives of the tenant (idempotent: a retry finds nothing left).
+    if (deps.exportsRoot) {
+      await rm(path.join(deps.exportsRoot, current.tenant_id), { recursive: true, force: true });
+      await deps.db.updateTable('exports').set({ state: 'expired' }).where('tenant_id', '=', current.tenant_id).where('state', '=', 'complete').execute();
     }
     const now = deps.clock.now();
     const backups = (await repo.remainingBackups(current.tenant_id)).length;

@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestContext, type HttpClient, type TestContext } from '../../../test/context.ts';
@@ -138,10 +141,15 @@ describe('immediate destruction', () => {
     }
     expect((await ctx.app.modules.tenants.service.get(ws.tenantId)).state).toBe('trial');
     const database = (await ctx.app.modules.fleet.databases.get(ws.tenantDatabaseId))!;
+    // An export archive made earlier goes with the tenant.
+    const exportDir = path.join(ctx.core.config.home, 'exports', ws.tenantId);
+    await mkdir(exportDir, { recursive: true });
+    await writeFile(path.join(exportDir, 'earlier.zip'), 'PK');
     const res = await ws.owner.http.post(`/api/v1/tenants/${ws.tenantId}/destroy`, { confirm: 'Ma Société' });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body).toMatchObject({ state: 'destroyed', rule: 'customer_request' });
     expect(await databaseExists(database.databaseName)).toBe(false);
+    expect(existsSync(exportDir)).toBe(false);
     expect((await ws.owner.http.get(`${ws.base}/companies`)).status).toBe(410);
     expect((await ws.owner.http.post(`/api/v1/tenants/${ws.tenantId}/destroy`, { confirm: 'Ma Société' })).body.code).toBe('tenant_destroyed');
     const states = (await ws.owner.http.get(`/api/v1/tenants/${ws.tenantId}/transitions`)).body.transitions.map((t: { to: string }) => t.to);

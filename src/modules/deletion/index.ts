@@ -11,6 +11,7 @@
  *
  * Background work of a node (`start`, every `deletion.tickMs`): `runDeletionJobs(deps, now)`.
  */
+import path from 'node:path';
 import type { Core, HavreModule } from '../../app.ts';
 import { storageRoot } from '../../config/config.ts';
 import { createFsStorage } from '../../lib/storage/fs-storage.ts';
@@ -46,6 +47,7 @@ export function createDeletionModule(
     fleet: deps.fleet,
     tenants: deps.tenants.service,
     files: createFsStorage(storageRoot(config)),
+    exportsRoot: path.join(config.home, 'exports'),
     backups: deps.backups,
     settings: config.deletion,
   };
