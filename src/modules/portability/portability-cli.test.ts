@@ -1,8 +1,10 @@
 /** `havre export` and `havre import` as an operator runs them (child processes): a whole tenant out, then into a new one. */
-import { chmod, mkdtemp, stat } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { chmod, mkdtemp, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli } from '../../../test/cli.ts';
+import { toolSearchPath } from '../../config/config.ts';
 import { createTestContext, type TestContext } from '../../../test/context.ts';
 import { registerServers } from '../../../test/factories.ts';
 import { createRecord, createWorkspace, tenantQuery, type Workspace } from '../workspace/workspace-fixtures.ts';
@@ -41,4 +43,39 @@ describe('havre export / import', () => {
     expect(again.code).not.toBe(0);
     expect(again.stderr).toMatch(/not empty|records/i);
   });
+});
+
+describe('a crash in the middle of an export', () => {
+  it('[EXP-1] kill -9 of the exporting process leaves no archive that looks complete; the lapsed export is failed and a new one succeeds', async () => {
+    const big = await createWorkspace(ctx, { name: 'Big' });
+    const company = await createRecord(big.owner.http, `${big.base}/companies`, { name: 'Grand Compte' });
+    await tenantQuery(ctx, big, `INSERT INTO notes (id, company_id, body, created_at, updated_at) SELECT gen_random_uuid(), $1, repeat(md5(g::text), 20), now(), now() FROM generate_series(1, 150000) g`, [company.id]);
+    const child = spawn(process.execPath, [path.resolve(import.meta.dirname, '../../cli/havre.ts'), 'export', '--tenant', big.tenantId], {
+      env: { PATH: toolSearchPath(), HAVRE_HOME: ctx.core.config.home, HAVRE_DATABASE_URL: ctx.core.config.databaseUrl, HAVRE_MASTER_KEY: ctx.core.config.masterKey, HAVRE_LOG_LEVEL: 'silent' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // Killed once it has written some of the archive (a progress line past the first table).
+    await new Promise<void>((resolve, reject) => {
+      let seen = 0;
+      child.stdout.on('data', (d: Buffer) => {
+        seen += (d.toString().match(/^\[/gm) ?? []).length;
+        if (seen >= 2) resolve();
+      });
+      child.on('exit', () => reject(new Error('the export ended before it could be killed')));
+    });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const row = await ctx.core.db.selectFrom('exports').selectAll().where('tenant_id', '=', big.tenantId).executeTakeFirstOrThrow();
+    expect(row.state).toBe('running');
+    const dir = path.join(ctx.core.config.home, 'exports', big.tenantId);
+    const files = await readdir(dir);
+    expect(files.every((f) => f.endsWith('.partial'))).toBe(true); // nothing that looks complete
+    // The lease lapses (set in the past instead of waiting), the sweep fails it and removes the partial file.
+    await ctx.core.db.updateTable('exports').set({ lease_until: new Date(Date.now() - 1000) }).where('id', '=', row.id).execute();
+    const again = await runCli(ctx, ['export', '--tenant', big.tenantId]);
+    expect(again.code, again.stderr).toBe(0);
+    const rows = await ctx.core.db.selectFrom('exports').select(['id', 'state']).where('tenant_id', '=', big.tenantId).orderBy('started_at').execute();
+    expect(rows.map((r) => r.state)).toEqual(['failed', 'complete']);
+    expect((await readdir(dir)).some((f) => f.endsWith('.partial'))).toBe(false);
+  }, 120_000);
 });
