@@ -22,6 +22,8 @@ import { createWorkspaceModule, workspaceInitializer, type WorkspaceModule } fro
 import { createRolloutsModule, type RolloutsModule } from './modules/rollouts/index.ts';
 import { createBackupsModule, type BackupsModule } from './modules/backups/index.ts';
 import { createMeteringModule, type MeteringModule } from './modules/metering/index.ts';
+import { createBillingModule, type BillingModule } from './modules/billing/index.ts';
+import { createPaymentsModule, type PaymentsModule } from './modules/payments/index.ts';
 import { createPortabilityModule, type PortabilityModule } from './modules/portability/index.ts';
 import { createDeletionModule, type DeletionModule } from './modules/deletion/index.ts';
 import { createRetentionModule, type RetentionModule } from './modules/retention/index.ts';
@@ -63,6 +65,8 @@ export interface Modules {
   deletion: DeletionModule;
   retention: RetentionModule;
   metering: MeteringModule;
+  billing: BillingModule;
+  payments: PaymentsModule;
 }
 
 /** Builds every domain module, each from the parts of the core (and other modules) it needs. */
@@ -84,7 +88,11 @@ export function createModules(core: Core): Modules {
   const portability = createPortabilityModule(core, { fleet, workspace });
   // Hourly usage samples and the usage API (MET-1..3).
   const metering = createMeteringModule(core, { fleet });
-  return { accounts, fleet, tenants, workspace, backups, rollouts, retention, deletion, portability, metering };
+  // Subscriptions, invoices and their PDFs, price changes, the daily billing run (BIL-1..9, BIL-12).
+  const billing = createBillingModule(core, { metering });
+  // Payments (bank transfer, Stripe, GoCardless) and dunning: reminders, suspension, surcharge (BIL-10, BIL-11).
+  const payments = createPaymentsModule(core, { tenants, deletion, billing });
+  return { accounts, fleet, tenants, workspace, backups, rollouts, retention, deletion, portability, metering, billing, payments };
 }
 
 export interface App {

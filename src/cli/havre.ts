@@ -13,6 +13,7 @@ import { registerRolloutCommands } from '../modules/rollouts/rollouts-cli.ts';
 import { registerBackupCommands } from '../modules/backups/backups-cli.ts';
 import { registerPortabilityCommands } from '../modules/portability/portability-cli.ts';
 import { registerRetentionCommands } from '../modules/retention/retention-cli.ts';
+import { registerBillingCommands } from '../modules/billing/billing-cli.ts';
 
 const program = new Command()
   .name('havre')
@@ -30,6 +31,7 @@ registerRolloutCommands(program, run);
 registerBackupCommands(program, run);
 registerPortabilityCommands(program, run);
 registerRetentionCommands(program, run);
+registerBillingCommands(program, run);
 registerPromisesCommand(program);
 
 await program.parseAsync(process.argv);

@@ -47,7 +47,11 @@ describe('configuration', () => {
     const zeros = Buffer.alloc(32).toString('base64');
     expect(() => loadConfig({ HAVRE_HOME: '/tmp/p', HAVRE_MASTER_KEY: zeros })).toThrow(/placeholder/);
     expect(() => loadConfig({ HAVRE_HOME: '/tmp/p', HAVRE_MASTER_KEY: 'c2hvcnQ=' })).toThrow(/32 bytes/);
-    const ok = loadConfig({ HAVRE_HOME: '/tmp/p', HAVRE_ENV: 'production', HAVRE_DATABASE_URL: 'postgres://x@db/havre', HAVRE_MASTER_KEY: key });
+    const production = { HAVRE_HOME: '/tmp/p', HAVRE_ENV: 'production', HAVRE_DATABASE_URL: 'postgres://x@db/havre', HAVRE_MASTER_KEY: key };
+    // Invoices need the real seller identity (BIL-9): placeholders stop a production start.
+    expect(() => loadConfig(production)).toThrow(/billing\.seller\.siren: is a placeholder/);
+    const seller = { name: 'Havre', legalForm: 'SAS', shareCapital: '10 000 €', address: '12 rue des Docks, 76600 Le Havre, France', siren: '732829320', rcsCity: 'Le Havre', vatNumber: 'FR44732829320' };
+    const ok = loadConfig(production, { billing: { seller } });
     expect(ok.env).toBe('production');
   });
 });

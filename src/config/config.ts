@@ -9,6 +9,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { retentionSchema } from './retention-rules.ts';
+import { billingSchema, billingPlaceholderIssues } from './billing-config.ts';
+import { paymentsSchema } from './payments-config.ts';
 
 const region = z.string().regex(/^[a-z]{2}$/, 'a region is a two-letter lowercase code, e.g. "fr"');
 
@@ -168,6 +170,10 @@ const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Billing (BIL-1..12): the seller printed on invoices, the plan table, numbering and payment terms. See billingSchema. */
+    billing: billingSchema,
+    /** Payments and dunning (BIL-10, BIL-11): provider keys and the reminder/suspension timeline. See paymentsSchema. */
+    payments: paymentsSchema,
     auth: z
       .object({
         sessionTtlHours: z.number().int().min(1).max(24 * 90).default(24 * 14),
@@ -222,6 +228,7 @@ const configSchema = z
       if (c.disposable) ctx.addIssue({ code: 'custom', path: ['disposable'], message: 'a production installation is never disposable' });
       if (!c.databaseUrl) ctx.addIssue({ code: 'custom', path: ['databaseUrl'], message: 'HAVRE_DATABASE_URL is required in production' });
       if (!c.masterKey) ctx.addIssue({ code: 'custom', path: ['masterKey'], message: 'HAVRE_MASTER_KEY is required in production' });
+      for (const issue of billingPlaceholderIssues(c.billing)) ctx.addIssue({ code: 'custom', path: ['billing', ...issue.path], message: issue.message });
     }
     if (c.masterKey !== undefined) {
       const bytes = Buffer.from(c.masterKey, 'base64');

@@ -14,5 +14,6 @@ import type { TenantsTables } from '../modules/tenants/tenants-tables.ts';
 import type { RetentionTables } from '../modules/retention/retention-tables.ts';
 import type { DeletionTables } from '../modules/deletion/deletion-tables.ts';
 import type { PortabilityTables } from '../modules/portability/portability-tables.ts';
+import type { PaymentsTables } from '../modules/payments/payments-tables.ts';
 
-export interface DB extends AccountsTables, AuditTables, MailTables, FleetTables, TenantsTables, RolloutsTables, BackupsTables, BillingTables, MeteringTables, DeletionTables, RetentionTables, PortabilityTables {}
+export interface DB extends AccountsTables, AuditTables, MailTables, FleetTables, TenantsTables, RolloutsTables, BackupsTables, BillingTables, MeteringTables, DeletionTables, RetentionTables, PortabilityTables, PaymentsTables {}

@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../../test/context.ts';
 
+/** Production refuses placeholder seller details (invoices, BIL-9). */
+const REAL_SELLER = { name: 'Havre', legalForm: 'SAS', shareCapital: '10 000 €', address: '12 rue des Docks, 76600 Le Havre, France', siren: '732829320', rcsCity: 'Le Havre', vatNumber: 'FR44732829320' };
+
 /** Two apps: one in production behind a trusted proxy on loopback, one default (no proxy trusted). */
 let prod: TestContext;
 let plain: TestContext;
 beforeAll(async () => {
-  [prod, plain] = await Promise.all([createTestContext({ config: { env: 'production', http: { trustProxy: '127.0.0.1' } } }), createTestContext()]);
+  [prod, plain] = await Promise.all([createTestContext({ config: { env: 'production', http: { trustProxy: '127.0.0.1' }, billing: { seller: REAL_SELLER } } }), createTestContext()]);
 });
 afterAll(async () => {
   await Promise.all([prod?.close(), plain?.close()]);

@@ -10,6 +10,7 @@ import { sql } from 'kysely';
 import type { Db, Executor } from '../../db/db.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { badRequest, conflict, notFound } from '../../lib/errors.ts';
+import { isUuid } from '../../lib/ids.ts';
 import { addDays, parisDate } from '../../lib/paris-date.ts';
 import type { BillingDocumentsTable, DocumentKind, DocumentLine } from './billing-tables.ts';
 import { vatAmounts, type VatTreatment } from './vat.ts';
@@ -134,7 +135,33 @@ export function createBillingDocuments(deps: BillingDocumentsDeps) {
     },
 
     async get(id: string): Promise<BillingDocument | undefined> {
+      if (!isUuid(id)) return undefined;
       return db.selectFrom('billing_documents').selectAll().where('id', '=', id).executeTakeFirst();
+    },
+
+    /** Net amount (excl. VAT) already credited on an invoice by credit notes. */
+    async creditedCents(invoiceId: string): Promise<number> {
+      const row = await db.selectFrom('billing_documents').select((eb) => eb.fn.coalesce(eb.fn.sum<string>('net_cents'), sql<string>`0`).as('n')).where('corrects_id', '=', invoiceId).executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+
+    /** A document by its number (this seller's) or its id: what an operator types in the CLI. */
+    async findByRef(ref: string): Promise<BillingDocument | undefined> {
+      return (await db.selectFrom('billing_documents').selectAll().where('seller', '=', seller.code).where('number', '=', ref).executeTakeFirst()) ?? api.get(ref);
+    },
+
+    /** Issued documents of some customers (a member's), newest first; drafts are not the customer's business yet. */
+    async listIssued(customerIds: string[], options: { limit?: number } = {}): Promise<BillingDocument[]> {
+      if (customerIds.length === 0) return [];
+      return db
+        .selectFrom('billing_documents')
+        .selectAll()
+        .where('customer_id', 'in', customerIds)
+        .where('state', '=', 'issued')
+        .orderBy('issue_date', 'desc')
+        .orderBy('sequence_value', 'desc')
+        .limit(options.limit ?? 500)
+        .execute();
     },
   };
   return api;

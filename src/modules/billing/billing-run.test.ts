@@ -22,7 +22,7 @@ beforeAll(async () => {
   subs = createSubscriptions({ db: ctx.core.db, clock: ctx.core.clock, audit: ctx.core.audit, plans: DEFAULT_PLANS });
   for (let i = 0; i < 5; i++) ws.push(await createWorkspace(ctx, { name: `Tenant ${i}` }));
   deps = {
-    db: ctx.core.db, clock: ctx.core.clock, plans: DEFAULT_PLANS, seller, pageSize: 2,
+    db: ctx.core.db, clock: ctx.core.clock, plans: DEFAULT_PLANS, seller, pageSize: 2, mailer: ctx.core.mailer,
     usageOf: async (ids) => {
       pages++;
       if (failOnPage !== null && pages === failOnPage) throw new Error('crash in the middle of the run');
@@ -81,6 +81,12 @@ describe('monthly billing run', () => {
     expect((await subs.ofTenant(ws[2]!.tenantId))!.plan).toBe('p99');
     const tenant = await ctx.core.db.selectFrom('tenants').select('plan').where('id', '=', ws[2]!.tenantId).executeTakeFirstOrThrow();
     expect(tenant.plan).toBe('p99');
+    // "with a notice": one e-mail to the owner, not repeated by a second run.
+    await runBillingMonth(deps, '2027-01');
+    const notices = await ctx.core.db.selectFrom('mail_outbox').select(['to_address', 'subject', 'body_text']).where('template', '=', 'billing.overuse_notice').execute();
+    expect(notices.map((n) => n.to_address)).toEqual([ws[2]!.owner.email]);
+    expect(notices[0]!.body_text).toContain('December 2026');
+    expect(notices[0]!.body_text).toContain('€80.00');
   });
 
   it('[BIL-5] after a termination notice the contract ends at the end of the following month: invoiced until then, not after; no partial refund', async () => {

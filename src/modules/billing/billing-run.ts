@@ -2,7 +2,10 @@
  * The monthly billing run (BIL-3, BIL-4, BIL-6, BIL-9): on the 1st of month M (Paris), one invoice
  * per subscription for M, in advance — prorata for a subscription that started in M — plus, when
  * month M−1 went over the plan, the difference to the smallest plan covering that usage, the
- * subscription moving to that plan from M (with a notice to the customer).
+ * subscription moving to that plan from M (with a notice to the customer's owners and
+ * administrators, queued in the page's transaction, one per subscription, month and person).
+ * Prices are those in force on the 1st of the month invoiced (BIL-7 price changes, `plansInForce`);
+ * an overuse difference is priced as of the month that went over.
  *
  * The run of month M is meant to run on its 1st and again every day of M: a subscription that
  * starts mid-month gets its prorata invoice, dated its start day, at the next run.
@@ -18,9 +21,12 @@ import { sql } from 'kysely';
 import type { Db } from '../../db/db.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { addDays } from '../../lib/paris-date.ts';
+import type { Mailer } from '../mail/mail-service.ts';
 import { issueDateOf, lastDayOf, prorataCents } from './billing-dates.ts';
+import { billingRecipients, overuseNoticeMail } from './billing-mails.ts';
 import type { DocumentLine } from './billing-tables.ts';
 import { overuse, planByCode, type MonthUsage, type Plan } from './plans.ts';
+import { plansInForce } from './price-changes.ts';
 import { vatAmounts, vatTreatment } from './vat.ts';
 
 export interface BillingRunDeps {
@@ -30,7 +36,11 @@ export interface BillingRunDeps {
   seller: { code: string; identity: Record<string, unknown>; invoicePrefix: string; creditNotePrefix: string; paymentTermsDays: number };
   /** Usage of a month per tenant (metering); tenants without a figure used nothing. */
   usageOf(tenantIds: string[], month: string): Promise<Map<string, MonthUsage>>;
+  /** BIL-6 notices are queued in the outbox inside the page's transaction. */
+  mailer: Pick<Mailer, 'send'>;
   pageSize?: number;
+  /** Called after each committed page with the totals so far (the CLI's progress). */
+  onPage?: ((soFar: RunOutcome) => void) | undefined;
 }
 
 export interface RunOutcome {
@@ -62,6 +72,9 @@ export async function runBillingMonth(deps: BillingRunDeps, month: string): Prom
   const prev = previousMonth(month);
   const pageSize = deps.pageSize ?? 500;
   const outcome: RunOutcome = { month, invoiced: 0, alreadyInvoiced: 0, upgrades: 0 };
+  // BIL-7: the prices in force on the 1st of the month invoiced, and of the month that may have gone over.
+  const monthPlans = await plansInForce(db, deps.plans, first);
+  const prevPlans = await plansInForce(db, deps.plans, issueDateOf(prev));
   await db
     .insertInto('billing_sequences')
     .values([
@@ -106,19 +119,19 @@ export async function runBillingMonth(deps: BillingRunDeps, month: string): Prom
       let value = Number(seq.start);
       const now = deps.clock.now();
       const rows = [];
-      const planMoves: { id: string; plan: string }[] = [];
+      const planMoves: { id: string; plan: string; from: string; customerId: string; tenantId: string; chargeCents: number; beyondLargest: boolean }[] = [];
       for (const s of todo) {
-        let plan = planByCode(deps.plans, s.plan);
+        let plan = planByCode(monthPlans, s.plan);
         if (!plan) throw new Error(`subscription ${s.id} has an unknown plan ${s.plan}`);
         const lines: DocumentLine[] = [];
         // BIL-6: the previous month's overuse (only for a subscription that existed then).
         const used = usage.get(s.tenant_id);
         if (used && s.started_on < first) {
-          const out = overuse(deps.plans, plan, used);
+          const out = overuse(prevPlans, planByCode(prevPlans, s.plan) ?? plan, used);
           if (out.kind !== 'within_plan') {
             lines.push({ labelFr: `Dépassement de ${monthLabel(prev, 'fr')} : différence avec le forfait ${out.upgradeTo.code}`, labelEn: `Usage above the plan in ${monthLabel(prev, 'en')}: difference to the ${out.upgradeTo.code} plan`, quantity: 1, unitCents: out.chargeCents, amountCents: out.chargeCents });
-            plan = out.upgradeTo;
-            planMoves.push({ id: s.id, plan: plan.code });
+            planMoves.push({ id: s.id, plan: out.upgradeTo.code, from: s.plan, customerId: s.customer_id, tenantId: s.tenant_id, chargeCents: out.chargeCents, beyondLargest: out.kind === 'beyond_largest' });
+            plan = planByCode(monthPlans, out.upgradeTo.code)!;
           }
         }
         // BIL-3 / BIL-4: this month, in advance; prorata when the subscription starts in it.
@@ -138,11 +151,17 @@ export async function runBillingMonth(deps: BillingRunDeps, month: string): Prom
       await trx.insertInto('billing_documents').values(rows).execute();
       for (const move of planMoves) {
         await trx.updateTable('subscriptions').set({ plan: move.plan, updated_at: now }).where('id', '=', move.id).execute();
-        await trx.updateTable('tenants').set({ plan: move.plan, updated_at: now }).where('id', '=', (eb) => eb.selectFrom('subscriptions').select('tenant_id').where('id', '=', move.id)).execute();
+        const tenant = await trx.updateTable('tenants').set({ plan: move.plan, updated_at: now }).where('id', '=', move.tenantId).returning('name').executeTakeFirst();
+        // BIL-6: "with a notice" — in this transaction, so an upgrade is never without its notice.
+        for (const person of await billingRecipients(trx, move.customerId)) {
+          const mail = overuseNoticeMail(person.locale, { tenantName: tenant?.name ?? move.tenantId, month: monthLabel(prev, person.locale), fromPlan: move.from, toPlan: move.plan, chargeCents: move.chargeCents, invoiceMonth: monthLabel(month, person.locale), beyondLargest: move.beyondLargest });
+          await deps.mailer.send({ to: person.email, userId: person.id, template: 'billing.overuse_notice', locale: person.locale, ...mail, dedupeKey: `billing:overuse:${move.id}:${month}:${person.id}` }, trx);
+        }
       }
       outcome.invoiced += rows.length;
       outcome.upgrades += planMoves.length;
     });
+    deps.onPage?.({ ...outcome });
   }
   return outcome;
 }

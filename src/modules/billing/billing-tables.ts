@@ -48,6 +48,20 @@ export interface BillingTables {
   billing_sequences: BillingSequencesTable;
   billing_documents: BillingDocumentsTable;
   subscriptions: SubscriptionsTable;
+  price_changes: PriceChangesTable;
+}
+
+/** BIL-7: a scheduled price of a plan (migrations/20261126180000_billing_more.sql). */
+export interface PriceChangesTable {
+  id: string;
+  plan: string;
+  old_price_cents: string;
+  new_price_cents: string;
+  effective_date: string;
+  announced_at: Date;
+  objection_until: string;
+  created_by: string | null;
+  created_at: Date;
 }
 
 export interface SubscriptionsTable {
@@ -61,6 +75,8 @@ export interface SubscriptionsTable {
   termination_received_at: Date | null;
   termination_source: 'portal' | 'staff' | 'price_change' | null;
   ends_on: string | null;
+  /** The price change a 'price_change' termination answered (BIL-7). */
+  price_change_id?: string | null;
   created_at: Date;
   updated_at: Date;
 }

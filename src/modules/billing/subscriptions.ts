@@ -50,7 +50,7 @@ export function createSubscriptions(deps: { db: Db; clock: Clock; audit: AuditSe
      * letter or e-mail when staff record it). Effective at the end of the following month. A
      * second notice does not move an earlier end.
      */
-    async terminate(subscriptionId: string, input: { source: 'portal' | 'staff' | 'price_change'; receivedAt?: Date; lastDay?: string; actor: SubscriptionActor }): Promise<Subscription> {
+    async terminate(subscriptionId: string, input: { source: 'portal' | 'staff' | 'price_change'; receivedAt?: Date; lastDay?: string; priceChangeId?: string; channel?: 'letter' | 'email'; actor: SubscriptionActor }): Promise<Subscription> {
       const receivedAt = input.receivedAt ?? clock.now();
       if (receivedAt.getTime() > clock.now().getTime() + 60_000) throw badRequest('received_in_future', 'A notice cannot be received in the future.');
       const lastDay = input.lastDay ?? terminationLastDay(receivedAt);
@@ -60,17 +60,23 @@ export function createSubscriptions(deps: { db: Db; clock: Clock; audit: AuditSe
         if (sub.ends_on && sub.ends_on <= lastDay) return sub;
         const updated = await trx
           .updateTable('subscriptions')
-          .set({ termination_received_at: receivedAt, termination_source: input.source, ends_on: lastDay, updated_at: clock.now() })
+          .set({ termination_received_at: receivedAt, termination_source: input.source, ends_on: lastDay, price_change_id: input.priceChangeId ?? null, updated_at: clock.now() })
           .where('id', '=', subscriptionId)
           .returningAll()
           .executeTakeFirstOrThrow();
-        await audit.record({ actorType: input.actor.type, actorId: input.actor.id ?? null, action: 'billing.termination_notice', subjectType: 'subscription', subjectId: subscriptionId, customerId: sub.customer_id, data: { source: input.source, receivedAt: receivedAt.toISOString(), lastDay } }, trx);
+        await audit.record({ actorType: input.actor.type, actorId: input.actor.id ?? null, action: 'billing.termination_notice', subjectType: 'subscription', subjectId: subscriptionId, customerId: sub.customer_id, data: { source: input.source, channel: input.channel ?? null, receivedAt: receivedAt.toISOString(), lastDay, priceChangeId: input.priceChangeId ?? null } }, trx);
         return updated;
       });
     },
 
     async get(id: string): Promise<Subscription | undefined> {
       return db.selectFrom('subscriptions').selectAll().where('id', '=', id).executeTakeFirst();
+    },
+
+    /** The subscriptions of some customers (a member's), oldest first. */
+    async ofCustomers(customerIds: string[]): Promise<Subscription[]> {
+      if (customerIds.length === 0) return [];
+      return db.selectFrom('subscriptions').selectAll().where('customer_id', 'in', customerIds).orderBy('created_at').orderBy('id').execute();
     },
 
     async ofTenant(tenantId: string): Promise<Subscription | undefined> {

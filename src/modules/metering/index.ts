@@ -13,7 +13,7 @@ import { notFound } from '../../lib/errors.ts';
 import { isUuid } from '../../lib/ids.ts';
 import { createFsStorage } from '../../lib/storage/fs-storage.ts';
 import { ALL_ROLES, authorizeMember } from '../accounts/membership.ts';
-import { DEFAULT_PLANS, planByCode } from '../billing/plans.ts';
+import { planByCode } from '../billing/plans.ts';
 import type { FleetModule } from '../fleet/index.ts';
 import { createMeteringService, type MeteringService } from './metering-service.ts';
 
@@ -34,7 +34,7 @@ const MEASURED =
   'cpuHours: time PostgreSQL spent executing this workspace\'s statements (pg_stat_database.active_time of its own database), sampled hourly; Havre\'s own processing is not counted yet. Sizes: peak of the hourly samples of the database size and of the files stored.';
 
 export function createMeteringModule(core: Core, deps: { fleet: Pick<FleetModule, 'usage'> }): MeteringModule {
-  const plans = DEFAULT_PLANS;
+  const plans = core.config.billing.plans;
   const service = createMeteringService({ db: core.db, fleet: deps.fleet, files: createFsStorage(storageRoot(core.config)), mailer: core.mailer, plans });
   const routes: RoutePlugin = (app) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
