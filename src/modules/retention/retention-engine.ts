@@ -70,7 +70,13 @@ export async function runRetention(deps: RetentionEngineDeps, now: Date, options
           });
           if (n > 0) outcome.batches++;
           outcome.affected += n;
-          if (n < deps.batchSize) break;
+          if (n < deps.batchSize) {
+            // A short batch usually means the end, but a row updated meanwhile (its lock follows it
+            // to a new version the DELETE does not see) also shortens one: go on while expired rows
+            // remain and the last batch still deleted something (nothing at all: they are locked).
+            const oldest = n === 0 ? null : await category.oldest(deps.db);
+            if (!oldest || oldest.getTime() >= cutoff.getTime()) break;
+          }
         }
         const oldest = await category.oldest(deps.db);
         outcome.oldestRemainingSeconds = oldest ? Math.max(0, Math.floor((now.getTime() - oldest.getTime()) / 1000)) : null;
