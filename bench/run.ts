@@ -11,8 +11,11 @@ import { run as workspaceRead } from './workspace-read.bench.ts';
 import { run as rollout } from './rollout.bench.ts';
 import { run as backup } from './backup.bench.ts';
 import { run as retention } from './retention.bench.ts';
+import { run as exportBench } from './export.bench.ts';
+import { run as billing } from './billing.bench.ts';
+import { run as metering } from './metering.bench.ts';
 
-const benchmarks: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { provisioning, connections, 'workspace-read': workspaceRead, rollout, backup, retention };
+const benchmarks: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { provisioning, connections, 'workspace-read': workspaceRead, rollout, backup, retention, export: exportBench, billing, metering };
 
 const wanted = process.argv.slice(2);
 for (const name of wanted) {

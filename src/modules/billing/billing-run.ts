@@ -98,7 +98,12 @@ export async function runBillingMonth(deps: BillingRunDeps, month: string): Prom
       .execute();
     if (page.length === 0) break;
     after = page[page.length - 1]!.id;
-    const usage = await deps.usageOf(page.map((s) => s.tenant_id), prev);
+    // Usage is read (outside the page's transaction) only for the subscriptions that may still need
+    // it: not invoiced yet, and existing before the month (BIL-6). Issued documents are never deleted
+    // (a trigger forbids it), so a key seen here is still there under the lock, where the
+    // authoritative check below runs; a second run thus reads no usage at all.
+    const seen = new Set((await db.selectFrom('billing_documents').select('idempotency_key').where('idempotency_key', 'in', page.map((s) => `monthly:${s.id}:${month}`)).execute()).map((r) => r.idempotency_key));
+    const usage = await deps.usageOf(page.filter((s) => s.started_on < first && !seen.has(`monthly:${s.id}:${month}`)).map((s) => s.tenant_id), prev);
 
     await db.transaction().execute(async (trx) => {
       // One run at a time per seller: the existence check below and the numbering cannot race.

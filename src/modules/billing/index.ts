@@ -41,11 +41,10 @@ export function createBillingModule(core: Core, deps: { metering: Pick<MeteringM
   const profiles = createBillingProfiles({ db, clock, audit });
   const runDeps: BillingRunDeps = {
     db, clock, plans, seller, mailer,
-    // MET-1/2: the month's CPU hours and peaks of each tenant, as metered.
+    // MET-1/2: the month's CPU hours and peaks of each tenant, as metered — one query per page.
     usageOf: async (tenantIds, month) => {
       const out = new Map<string, MonthUsage>();
-      for (const id of tenantIds) {
-        const f = await deps.metering.service.month(id, month);
+      for (const [id, f] of await deps.metering.service.months(tenantIds, month)) {
         if (f.cpuHours > 0 || f.peakDatabaseBytes > 0 || f.peakStorageBytes > 0) out.set(id, f);
       }
       return out;

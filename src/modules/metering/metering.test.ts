@@ -67,6 +67,11 @@ describe('metering', () => {
     expect(rows.map((r) => r.db_time_ms)).toEqual([0, 3_000, 500, 2_500, 500]);
     const month = await metering.month(ws.tenantId, '2026-11');
     expect(month.cpuHours).toBeCloseTo(6_500 / HOUR, 9);
+    // The billing run's per-page form: one query for many tenants, the same figures; no days, no entry.
+    const many = await metering.months([ws.tenantId, '00000000-0000-4000-8000-000000000000'], '2026-11');
+    expect([...many.keys()]).toEqual([ws.tenantId]);
+    expect(many.get(ws.tenantId)).toEqual(month);
+    expect((await metering.months([ws.tenantId], '2026-10')).size).toBe(0);
   });
 
   it('[MET-3] members see usage by day and month against the plan; owners and administrators are warned at 80 % and 100 %, once each per month', async () => {
