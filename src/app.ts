@@ -149,6 +149,7 @@ export async function createApp(core: Core): Promise<App> {
       logger: core.logger,
       metrics: core.metrics,
       authCache: core.authCache,
+      tenantActivity: (id) => modules.metering.attribution.begin(id),
       readiness: async () => {
         const database = await sql`SELECT 1`.execute(core.db).then(() => true, () => false);
         const checks: Record<string, boolean> = { database };

@@ -38,6 +38,8 @@ export interface ServerDeps {
   metrics: Metrics;
   authCache: AuthCache;
   readiness: () => Promise<Record<string, boolean>>;
+  /** Told when a request about a tenant (`/api/v1/tenants/:id…`) starts; returns its end (CPU attribution, MET-1). */
+  tenantActivity?: (tenantId: string) => () => void;
 }
 
 /** True when a string anywhere in `value` (objects and arrays included, 32 levels deep) contains U+0000. */
@@ -119,6 +121,22 @@ export async function buildServer(deps: ServerDeps, routes: RoutePlugin[]): Prom
   });
 
   instrumentHttp(app, deps.metrics);
+  if (deps.tenantActivity) {
+    const begin = deps.tenantActivity;
+    const ends = new WeakMap<object, () => void>();
+    const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+    app.addHook('onRequest', async (request) => {
+      if (!request.routeOptions.url?.startsWith('/api/v1/tenants/:id')) return;
+      const id = (request.params as { id?: string }).id;
+      if (id && TENANT_ID.test(id)) ends.set(request, begin(id.toLowerCase()));
+    });
+    const end = async (request: object) => {
+      ends.get(request)?.();
+      ends.delete(request);
+    };
+    app.addHook('onResponse', end);
+    app.addHook('onRequestAbort', end);
+  }
   installAuth(app, { db: deps.db, clock: deps.clock, cache: deps.authCache.principals });
   registerHealthRoutes(app, deps);
   registerLandingPage(app);

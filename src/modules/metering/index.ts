@@ -16,9 +16,14 @@ import { ALL_ROLES, authorizeMember } from '../accounts/membership.ts';
 import { planByCode } from '../billing/plans.ts';
 import type { FleetModule } from '../fleet/index.ts';
 import { createMeteringService, type MeteringService } from './metering-service.ts';
+import { createCpuAttribution, type CpuAttribution } from './cpu-attribution.ts';
 
 export interface MeteringModule extends HavreModule {
   service: MeteringService;
+  /** Havre's CPU shared among the tenants whose requests it serves (cpu-attribution.ts). */
+  attribution: CpuAttribution;
+  /** One attribution step and flush at `now` (the loop does it; tests call it). */
+  flushCpu(): Promise<number>;
 }
 
 const figures = z.object({ month: z.string(), cpuHours: z.number(), peakDatabaseBytes: z.number(), peakStorageBytes: z.number() });
@@ -31,7 +36,7 @@ const usageView = z.object({
 });
 
 const MEASURED =
-  'cpuHours: time PostgreSQL spent executing this workspace\'s statements (pg_stat_database.active_time of its own database), sampled hourly; Havre\'s own processing is not counted yet. Sizes: peak of the hourly samples of the database size and of the files stored.';
+  "cpuHours = database time + Havre's CPU. Database time: the time PostgreSQL spent executing this workspace's statements (pg_stat_database.active_time of its own database), sampled hourly — exact. Havre's CPU: every second, the CPU Havre's process used is shared among the workspaces whose requests were in progress, in proportion to how long they were — an estimate; CPU used with no workspace request in progress is counted for nobody. Sizes: peaks of the hourly samples of the database size and of the files stored.";
 
 export function createMeteringModule(core: Core, deps: { fleet: Pick<FleetModule, 'usage'> }): MeteringModule {
   const plans = core.config.billing.plans;
@@ -59,10 +64,36 @@ export function createMeteringModule(core: Core, deps: { fleet: Pick<FleetModule
       },
     );
   };
+  const attribution = createCpuAttribution(performance.now());
+  let lastCpu = process.cpuUsage();
+  /** Shares the process CPU used since the last call among the tenants served meanwhile, and records it. */
+  async function flushCpu(): Promise<number> {
+    const used = process.cpuUsage(lastCpu);
+    lastCpu = process.cpuUsage();
+    attribution.tick(performance.now(), (used.user + used.system) / 1000);
+    return service.addHavreCpu(attribution.drain(), core.clock.now());
+  }
   return {
     routes,
     service,
+    attribution,
+    flushCpu,
     start: () => {
+      // CPU attribution every second, written every minute (a crash loses at most that minute).
+      let pending = new Map<string, number>();
+      let seconds = 0;
+      const cpuTimer = setInterval(() => {
+        const used = process.cpuUsage(lastCpu);
+        lastCpu = process.cpuUsage();
+        attribution.tick(performance.now(), (used.user + used.system) / 1000);
+        for (const [t, ms] of attribution.drain()) pending.set(t, (pending.get(t) ?? 0) + ms);
+        if (++seconds % 60 === 0 && pending.size > 0) {
+          const batch = pending;
+          pending = new Map();
+          void service.addHavreCpu(batch, core.clock.now()).catch((err: unknown) => core.logger.warn({ err }, 'recording attributed CPU failed'));
+        }
+      }, 1000);
+      cpuTimer.unref();
       let running: Promise<unknown> | null = null;
       const tick = () => {
         if (running) return;
@@ -75,7 +106,9 @@ export function createMeteringModule(core: Core, deps: { fleet: Pick<FleetModule
       timer.unref();
       return async () => {
         clearInterval(timer);
+        clearInterval(cpuTimer);
         await running;
+        if (pending.size > 0) await service.addHavreCpu(pending, core.clock.now()).catch(() => 0);
       };
     },
   };

@@ -4,7 +4,8 @@
  *   (`pg_stat_database.active_time` of its database), sampled hourly; the delta since the previous
  *   sample is counted, a statistics reset or a server restart (the counter going back) counts from
  *   zero, and the first sample of a database is its baseline (the warm-pool set-up is not billed).
- *   Not yet counted: CPU spent by Havre's own processes on the tenant's requests and jobs (say so).
+ *   Added to it: the CPU Havre's own process spent on the tenant's requests, attributed by
+ *   cpu-attribution.ts (an estimate, said so on the usage page).
  * - **Database size** (`pg_database_size`) and **file storage** (the bytes of its files), sampled
  *   hourly; the day's and the month's peaks are kept.
  * - **Warnings** at 80 % and 100 % of each allowance of the plan, once per allowance per month.
@@ -51,7 +52,7 @@ export function createMeteringService(deps: MeteringDeps) {
   async function month(tenantId: string, monthKey: string): Promise<MonthFigures> {
     const row = await db
       .selectFrom('usage_days')
-      .select([sql<number>`coalesce(sum(db_time_ms), 0)`.as('ms'), sql<string>`coalesce(max(peak_database_bytes), 0)::text`.as('db'), sql<string>`coalesce(max(peak_storage_bytes), 0)::text`.as('st')])
+      .select([sql<number>`coalesce(sum(db_time_ms + havre_cpu_ms), 0)`.as('ms'), sql<string>`coalesce(max(peak_database_bytes), 0)::text`.as('db'), sql<string>`coalesce(max(peak_storage_bytes), 0)::text`.as('st')])
       .where('tenant_id', '=', tenantId)
       .where(sql<string>`to_char(day, 'YYYY-MM')`, '=', monthKey)
       .executeTakeFirstOrThrow();
@@ -69,7 +70,7 @@ export function createMeteringService(deps: MeteringDeps) {
     if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(monthKey)) throw new Error(`not a month: ${monthKey}`);
     const rows = await db
       .selectFrom('usage_days')
-      .select(['tenant_id', sql<number>`sum(db_time_ms)`.as('ms'), sql<string>`max(peak_database_bytes)::text`.as('db'), sql<string>`max(peak_storage_bytes)::text`.as('st')])
+      .select(['tenant_id', sql<number>`sum(db_time_ms + havre_cpu_ms)`.as('ms'), sql<string>`max(peak_database_bytes)::text`.as('db'), sql<string>`max(peak_storage_bytes)::text`.as('st')])
       .where('tenant_id', '=', sql<string>`ANY(${[...new Set(tenantIds)]}::uuid[])`)
       .where('day', '>=', sql<string>`${`${monthKey}-01`}::date`)
       .where('day', '<', sql<string>`(${`${monthKey}-01`}::date + interval '1 month')::date`)
@@ -160,6 +161,20 @@ export function createMeteringService(deps: MeteringDeps) {
       return { sampled, warnings };
     },
 
+    /**
+     * Adds the CPU this node attributed to tenants (cpu-attribution.ts) to their Paris day, in one
+     * statement. Tenants that no longer exist are skipped by the join.
+     */
+    async addHavreCpu(perTenant: Map<string, number>, now: Date): Promise<number> {
+      const rows = [...perTenant].filter(([, ms]) => ms > 0);
+      if (rows.length === 0) return 0;
+      const day = parisDate(now);
+      await sql`INSERT INTO usage_days (tenant_id, day, havre_cpu_ms)
+        SELECT t.id, ${day}::date, v.ms FROM unnest(${rows.map((r) => r[0])}::uuid[], ${rows.map((r) => r[1])}::float8[]) AS v(id, ms) JOIN tenants t ON t.id = v.id
+        ON CONFLICT (tenant_id, day) DO UPDATE SET havre_cpu_ms = usage_days.havre_cpu_ms + excluded.havre_cpu_ms`.execute(db);
+      return rows.length;
+    },
+
     /** The usage page's data: days of the month, the month against the plan, past months. */
     async usage(tenantId: string, plan: Plan | undefined, now: Date) {
       const current = day(now).slice(0, 7);
@@ -169,7 +184,7 @@ export function createMeteringService(deps: MeteringDeps) {
       return {
         plan,
         current: monthFigures,
-        days: days.map((d) => ({ day: d.day, cpuHours: d.db_time_ms / HOUR_MS, peakDatabaseBytes: Number(d.peak_database_bytes), peakStorageBytes: Number(d.peak_storage_bytes) })),
+        days: days.map((d) => ({ day: d.day, cpuHours: (d.db_time_ms + d.havre_cpu_ms) / HOUR_MS, peakDatabaseBytes: Number(d.peak_database_bytes), peakStorageBytes: Number(d.peak_storage_bytes) })),
         past: await Promise.all(months.filter((m) => m.m !== current).map((m) => month(tenantId, m.m))),
       };
     },

@@ -1,3 +1,4 @@
+import type { ColumnType } from 'kysely';
 /** Control-plane tables of the metering module (see migrations/20261126150000_metering.sql). */
 export interface UsageSamplesTable {
   tenant_id: string;
@@ -14,6 +15,8 @@ export interface UsageDaysTable {
   tenant_id: string;
   day: string;
   db_time_ms: number;
+  /** Havre's own CPU attributed to the tenant's requests (ms). */
+  havre_cpu_ms: ColumnType<number, number | undefined, number>;
   peak_database_bytes: string;
   peak_storage_bytes: string;
   samples: number;

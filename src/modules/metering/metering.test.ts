@@ -103,4 +103,18 @@ describe('metering', () => {
     const stranger = await (await import('../../../test/factories.ts')).createMember(ctx);
     expect((await stranger.http.get(`${ws.base}/usage`)).status).toBe(404);
   });
+
+  it('[MET-1] the CPU Havre spends on a tenant\'s requests is added to its day; a tenant without requests gets none', async () => {
+    const idle = await createWorkspace(ctx, { name: 'Idle' });
+    await ctx.app.modules.metering.flushCpu(); // start from a clean slate
+    const before = await ctx.core.db.selectFrom('usage_days').select(['tenant_id', 'havre_cpu_ms']).where('tenant_id', 'in', [ws.tenantId, idle.tenantId]).execute();
+    for (let i = 0; i < 150; i++) expect((await ws.owner.http.get(`${ws.base}/contacts?limit=50`)).status).toBe(200);
+    expect(await ctx.app.modules.metering.flushCpu()).toBeGreaterThanOrEqual(1);
+    const after = await ctx.core.db.selectFrom('usage_days').select(['tenant_id', 'havre_cpu_ms']).where('tenant_id', 'in', [ws.tenantId, idle.tenantId]).execute();
+    const cpu = (rows: typeof after, id: string) => rows.filter((r) => r.tenant_id === id).reduce((a, r) => a + r.havre_cpu_ms, 0);
+    expect(cpu(after, ws.tenantId)).toBeGreaterThan(cpu(before, ws.tenantId));
+    expect(cpu(after, idle.tenantId)).toBe(0);
+    const month = await ctx.app.modules.metering.service.month(ws.tenantId, '2026-11');
+    expect(month.cpuHours * 3_600_000).toBeGreaterThan(cpu(after, ws.tenantId) - 1e-6);
+  });
 });
