@@ -22,6 +22,7 @@ import { createWorkspaceModule, workspaceInitializer, type WorkspaceModule } fro
 import { createRolloutsModule, type RolloutsModule } from './modules/rollouts/index.ts';
 import { createBackupsModule, type BackupsModule } from './modules/backups/index.ts';
 import { createMeteringModule, type MeteringModule } from './modules/metering/index.ts';
+import { createCpuAttribution, type CpuAttribution } from './modules/metering/cpu-attribution.ts';
 import { createBillingModule, type BillingModule } from './modules/billing/index.ts';
 import { createPaymentsModule, type PaymentsModule } from './modules/payments/index.ts';
 import { createPortabilityModule, type PortabilityModule } from './modules/portability/index.ts';
@@ -42,6 +43,8 @@ export interface Core {
   mailer: Mailer;
   /** Hot-path authorization facts of this node (src/http/auth-cache.ts). */
   authCache: AuthCache;
+  /** Which tenants this node is working for, to share its CPU among them (MET-1, metering/cpu-attribution.ts). */
+  activity: CpuAttribution;
 }
 
 /**
@@ -130,6 +133,7 @@ export function createCore(config: Config, options: { db?: Db; clock?: Clock; lo
     metrics: createMetrics(),
     audit: createAuditService({ db, clock }),
     authCache: createAuthCache({ ttlMs: config.auth.cacheMs }),
+    activity: createCpuAttribution(performance.now()),
     mailer: createMailer({ db, clock, from: config.mail.from, smtpUrl: config.mail.smtpUrl, onError: (err) => logger.warn({ err }, 'mail delivery failed') }),
   };
 }
@@ -149,7 +153,7 @@ export async function createApp(core: Core): Promise<App> {
       logger: core.logger,
       metrics: core.metrics,
       authCache: core.authCache,
-      tenantActivity: (id) => modules.metering.attribution.begin(id),
+      tenantActivity: (id) => core.activity.begin(id),
       readiness: async () => {
         const database = await sql`SELECT 1`.execute(core.db).then(() => true, () => false);
         const checks: Record<string, boolean> = { database };

@@ -45,6 +45,8 @@ export interface BackupsServiceDeps {
   settings: Config['backups'];
   logger: Logger;
   workerId?: string;
+  /** MET-1: this node's CPU is shared among the tenants it works for, jobs included. */
+  activity?: { begin(tenantId: string): () => void };
 }
 
 function shortError(err: unknown): string {
@@ -88,6 +90,7 @@ export function createBackupsService(deps: BackupsServiceDeps) {
       requested_by: options.actor.id ?? options.actor.type,
     });
     if (!claimed) throw conflict('backup_in_progress', 'A backup of this tenant is already running.');
+    const endActivity = deps.activity?.begin(tenantId) ?? (() => {});
     // The lease is wall-clock (a real process liveness), independent of the business clock.
     const renew = setInterval(() => void repo.renewLease(id, workerId, new Date(Date.now() + LEASE_MS)).catch(() => {}), LEASE_MS / 3);
     try {
@@ -109,6 +112,7 @@ export function createBackupsService(deps: BackupsServiceDeps) {
       await alerts.raise({ kind: 'backup_failed', backupId: id, tenantId, customerId: subject.customer_id, reason });
     } finally {
       clearInterval(renew);
+      endActivity();
     }
     return (await repo.get(id))!;
   }

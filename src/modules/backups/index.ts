@@ -80,7 +80,7 @@ export function createBackupsModule(
   const keys = createBackupKeys({ db, secrets: core.secrets, clock, stores });
   const alerts = createBackupAlerts({ db, mailer: core.mailer, audit: core.audit, registry: core.metrics.registry });
   const service = createBackupsService({
-    db, repo, clock, audit: core.audit, alerts, keys, stores, logger, settings: config.backups, fleet: deps.fleet,
+    db, repo, clock, audit: core.audit, alerts, keys, stores, logger, settings: config.backups, fleet: deps.fleet, activity: core.activity,
     writer: { stores, files, withTenant: (id, fn) => deps.fleet.connections.withTenant(id, fn), target: (id) => deps.fleet.connections.target(id), compression: config.backups.compression },
   });
   const restore = createBackupRestore({ db, repo, clock, audit: core.audit, logger, service, fleet: deps.fleet, tenants: deps.tenants.service, workspace: deps.workspace, files });

@@ -16,7 +16,7 @@ import { ALL_ROLES, authorizeMember } from '../accounts/membership.ts';
 import { planByCode } from '../billing/plans.ts';
 import type { FleetModule } from '../fleet/index.ts';
 import { createMeteringService, type MeteringService } from './metering-service.ts';
-import { createCpuAttribution, type CpuAttribution } from './cpu-attribution.ts';
+import type { CpuAttribution } from './cpu-attribution.ts';
 
 export interface MeteringModule extends HavreModule {
   service: MeteringService;
@@ -64,7 +64,7 @@ export function createMeteringModule(core: Core, deps: { fleet: Pick<FleetModule
       },
     );
   };
-  const attribution = createCpuAttribution(performance.now());
+  const attribution = core.activity;
   let lastCpu = process.cpuUsage();
   /** Shares the process CPU used since the last call among the tenants served meanwhile, and records it. */
   async function flushCpu(): Promise<number> {
