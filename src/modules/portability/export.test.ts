@@ -8,7 +8,9 @@ import { createStaff, registerServers } from '../../../test/factories.ts';
 import { storageRoot } from '../../config/config.ts';
 import { attachmentKey } from '../workspace/attachments-service.ts';
 import { addMember, createWorkspace, type Workspace } from '../workspace/workspace-fixtures.ts';
-import { parseCsv } from './formats.ts';
+import { tableCsv } from './export-writer.ts';
+import { csvLine, parseCsv } from './formats.ts';
+import { describeTables, readRows } from './tenant-tables.ts';
 import { downloadExport, dumpTenant, fillWorkspace, runExport, TRICKY, unzip } from './portability-fixtures.ts';
 
 let ctx: TestContext;
@@ -101,6 +103,42 @@ describe('exports', () => {
       // A null is an empty field; an empty text would be "" (the "Other" company has no city).
       expect(rows.find((r) => r[1] === 'Other')![rows[0]!.indexOf('city')]).toBe('');
     }
+  });
+
+  it('[EXP-1] the CSV from PostgreSQL\'s COPY is byte for byte the RFC 4180 CSV of the rows the other formats read; a COPY given up half-way leaves the connection usable', async () => {
+    await ctx.app.modules.fleet.connections.withTenantAsAdmin(ws.tenantDatabaseId, async (client) => {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      try {
+        await client.query(`SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL TimeZone = 'UTC'; SET LOCAL extra_float_digits = 3; SET LOCAL IntervalStyle = 'iso_8601'`);
+        for (const table of await describeTables(client)) {
+          let expected = csvLine(table.columns.map((c) => c.name));
+          for await (const values of readRows(client, table)) expected += csvLine(values);
+          const chunks: Buffer[] = [];
+          for await (const chunk of tableCsv(client, table)) chunks.push(chunk);
+          expect(Buffer.concat(chunks).toString('utf8'), table.name).toBe(expected);
+        }
+        // Values at the edges of CSV: empty text (""), null (nothing), a lone \., spaces, quotes, line breaks.
+        await client.query(`CREATE TEMP TABLE edge (id int PRIMARY KEY, t text, d date, at timestamptz)`);
+        await client.query(`INSERT INTO edge VALUES (1, '', NULL, NULL), (2, NULL, '2024-02-29', '2024-02-29 23:59:59.5+01'), (3, '\\.', NULL, NULL), (4, ' x ', NULL, NULL), (5, E'a"b\\r\\nc\\n', NULL, NULL), (6, '""', NULL, NULL)`);
+        const edge = { name: 'edge', primaryKey: ['id'], references: [], columns: [{ name: 'id', type: 'integer', kind: 'integer' as const }, { name: 't', type: 'text', kind: 'text' as const }, { name: 'd', type: 'date', kind: 'date' as const }, { name: 'at', type: 'timestamp with time zone', kind: 'timestamptz' as const }] };
+        let expected = csvLine(edge.columns.map((c) => c.name));
+        for await (const values of readRows(client, edge)) expected += csvLine(values);
+        const chunks: Buffer[] = [];
+        for await (const chunk of tableCsv(client, edge)) chunks.push(chunk);
+        expect(Buffer.concat(chunks).toString('utf8')).toBe(expected);
+        expect(expected).toBe('id,t,d,at\r\n1,"",,\r\n2,,2024-02-29,2024-02-29T22:59:59.500000Z\r\n3,\\.,,\r\n4, x ,,\r\n5,"a""b\r\nc\n",,\r\n6,"""""",,\r\n');
+        // Many chunks of COPY output; stop reading after the first, then use the connection again.
+        await client.query(`CREATE TEMP TABLE big AS SELECT i AS id, repeat('é"x,', 50) || i AS body FROM generate_series(1, 20000) i`);
+        const big = { name: 'big', primaryKey: ['id'], references: [], columns: [{ name: 'id', type: 'integer', kind: 'integer' as const }, { name: 'body', type: 'text', kind: 'text' as const }] };
+        for await (const chunk of tableCsv(client, big)) {
+          expect(chunk.length).toBeGreaterThan(0);
+          break;
+        }
+        expect((await client.query('SELECT count(*)::int AS n FROM big')).rows[0].n).toBe(20000);
+      } finally {
+        await client.query('ROLLBACK');
+      }
+    });
   });
 
   it('[EXP-1] the XML files are well-formed and carry the values; the XLSX workbook opens with one sheet per table', async () => {

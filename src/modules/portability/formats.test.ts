@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { columnLetters, csvLine, parseCsv, sheetName, xlsxRow, xmlText } from './formats.ts';
+import { columnLetters, CsvRecordEnds, csvLine, parseCsv, sheetName, xlsxRow, xmlText } from './formats.ts';
 import { dependencyOrder } from './tenant-tables.ts';
 
 /** Parses `text` delivered in chunks cut at the given positions (the parser must not care). */
@@ -22,6 +22,26 @@ describe('export formats', () => {
       }),
     );
     expect(csvLine(['a,b', 'say "hi"', '', null, 'x\r\ny'])).toBe('"a,b","say ""hi""","",,"x\r\ny"\r\n');
+  });
+
+  it('[EXP-1] record ends of PostgreSQL\'s CSV (LF) become CRLF, line breaks inside quoted fields stay, wherever the chunks are cut', () => {
+    const cell = fc.option(fc.string({ unit: fc.constantFrom('a', 'é', '"', ',', '\r', '\n', ' ', '🚀', 'x') }), { nil: null });
+    fc.assert(
+      fc.property(fc.array(fc.array(cell, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { maxLength: 6 }), (rows, cuts) => {
+        const crlf = Buffer.from(rows.map((r) => csvLine(r)).join(''));
+        const lf = Buffer.from(rows.map((r) => csvLine(r).slice(0, -2) + '\n').join(''));
+        const points = [...new Set(cuts.map((c) => c % (lf.length + 1)))].sort((a, b) => a - b);
+        const ends = new CsvRecordEnds();
+        const out = [0, ...points, lf.length].slice(1).map((end, i, all) => ends.convert(lf.subarray(i === 0 ? 0 : all[i - 1], end)));
+        expect(Buffer.concat(out).equals(crlf)).toBe(true);
+        expect(ends.records).toBe(rows.length);
+        expect(ends.quoted).toBe(false);
+      }),
+    );
+    const ends = new CsvRecordEnds();
+    expect(ends.convert(Buffer.from('a,"x\n""y"""\n')).toString()).toBe('a,"x\n""y"""\r\n');
+    expect(ends.convert(Buffer.from('"open\n')).toString()).toBe('"open\n');
+    expect(ends.quoted).toBe(true);
   });
 
   it('[EXP-3] the CSV reader reports syntax errors with their line, skips a BOM and blank lines', async () => {

@@ -34,6 +34,77 @@ export function csvLine(values: readonly (string | null)[]): string {
   return values.map(csvField).join(',') + '\r\n';
 }
 
+const QUOTE = 0x22;
+const LF = 0x0a;
+
+/**
+ * PostgreSQL's CSV (`COPY … (FORMAT csv)`) ends records with LF; RFC 4180 wants CRLF. This turns
+ * the record terminators of a byte stream into CRLF and leaves the line breaks inside quoted
+ * fields alone. Feed it the chunks in order: the quote state carries across them (a doubled quote
+ * inside a quoted field closes and reopens it, which comes to the same). One buffer out per chunk
+ * in; `records` counts the records ended so far (the header row included).
+ */
+export class CsvRecordEnds {
+  /** Inside a quoted field at the end of the last chunk. */
+  quoted = false;
+  records = 0;
+  private ends = new Int32Array(1024);
+
+  convert(chunk: Buffer): Buffer {
+    const len = chunk.length;
+    let ends = this.ends;
+    let n = 0;
+    let pos = 0;
+    let quoted = this.quoted;
+    // Next quote / LF at or after `pos` (len: none in this chunk), searched again only once passed.
+    let nextQuote = -1;
+    let nextLf = -1;
+    while (pos < len) {
+      if (nextQuote < pos) {
+        nextQuote = chunk.indexOf(QUOTE, pos);
+        if (nextQuote < 0) nextQuote = len;
+      }
+      if (quoted) {
+        if (nextQuote === len) break;
+        quoted = false;
+        pos = nextQuote + 1;
+        continue;
+      }
+      if (nextLf < pos) {
+        nextLf = chunk.indexOf(LF, pos);
+        if (nextLf < 0) nextLf = len;
+      }
+      if (nextLf < nextQuote) {
+        if (n === ends.length) {
+          const grown = new Int32Array(ends.length * 2);
+          grown.set(ends);
+          this.ends = ends = grown;
+        }
+        ends[n++] = nextLf;
+        pos = nextLf + 1;
+      } else if (nextQuote < len) {
+        quoted = true;
+        pos = nextQuote + 1;
+      } else break;
+    }
+    this.quoted = quoted;
+    this.records += n;
+    if (n === 0) return chunk;
+    const out = Buffer.allocUnsafe(len + n);
+    let from = 0;
+    let to = 0;
+    for (let i = 0; i < n; i++) {
+      const end = ends[i]!;
+      to += chunk.copy(out, to, from, end);
+      out[to++] = 0x0d;
+      out[to++] = LF;
+      from = end + 1;
+    }
+    if (from < len) chunk.copy(out, to, from, len);
+    return out;
+  }
+}
+
 /** A record read from CSV, with the line where it starts (1-based, the header is line 1). */
 export interface CsvRecord {
   line: number;

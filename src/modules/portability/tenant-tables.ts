@@ -109,13 +109,23 @@ function textExpr(column: ColumnInfo): string {
 }
 
 /**
+ * The SELECT every format of an export reads `table` with: each column's text (named after the
+ * column, so that COPY's header row is the column names), in column order, by primary key.
+ */
+export function selectRows(table: TableInfo): string {
+  // ORDER BY the table's own key columns (qualified): the output aliases carry the same names but
+  // hold text, and ordering by them would sort text and never use the primary key's index.
+  const order = table.primaryKey.length > 0 ? ` ORDER BY ${table.primaryKey.map((k) => `t.${ident(k)}`).join(', ')}` : '';
+  return `SELECT ${table.columns.map((c) => `${textExpr(c)} AS ${ident(c.name)}`).join(', ')} FROM ${ident(table.name)} AS t${order}`;
+}
+
+/**
  * Every row of `table` as text values in column order, through a server-side cursor (`batch` rows
  * at a time: memory stays flat whatever the table's size). Must run inside a transaction; the
  * caller sets DateStyle ISO for the dates.
  */
 export async function* readRows(client: pg.ClientBase, table: TableInfo, batch = 2000): AsyncGenerator<(string | null)[]> {
-  const order = table.primaryKey.length > 0 ? ` ORDER BY ${table.primaryKey.map(ident).join(', ')}` : '';
-  await client.query(`DECLARE havre_export_rows NO SCROLL CURSOR FOR SELECT ${table.columns.map(textExpr).join(', ')} FROM ${ident(table.name)}${order}`);
+  await client.query(`DECLARE havre_export_rows NO SCROLL CURSOR FOR ${selectRows(table)}`);
   try {
     for (;;) {
       const { rows } = await client.query<(string | null)[]>({ text: `FETCH ${batch} FROM havre_export_rows`, rowMode: 'array' });
