@@ -5,11 +5,11 @@
  * measured with the metering sampling loop running and without, interleaved in the same run.
  * Target: overhead ≤ 2 % (p50 latency and throughput).
  *
- * What metering adds, from the code: nothing on the request path. The module registers one route
- * (`GET /api/v1/tenants/:id/usage`) and a background timer (`start`: every 5 minutes,
- * `service.sample(now)`, recording the hour once); it installs no hook, and neither the record
- * routes nor the tenant connections call it. Database time is read afterwards from PostgreSQL's own
- * counters (`pg_stat_database.active_time`), not counted per request. So its cost is the sampling:
+ * What metering adds, from the code: on the request path, the CPU attribution (the server's
+ * tenant hook calls `core.activity.begin` when a request on `/api/v1/tenants/:id…` starts and its
+ * end when it ends: a few map updates); in the background, the attribution's share-out every
+ * second and its write every minute, and the hourly sampling. Database time is read afterwards
+ * from PostgreSQL's own counters (`pg_stat_database.active_time`). The sampling costs:
  * one query per database server (`pg_database_size` + `pg_stat_database` of every assigned
  * database), then per tenant a lookup, the previous sample, a listing of its files, a transaction
  * inserting the sample and upserting the day, and the month's figures for the warnings.
@@ -19,8 +19,10 @@
  * virtual `now` one hour later at each tick so that every tick records a new hour and does the whole
  * work (not the cheap "hour already sampled" path). 10 tenants on the server are sampled.
  *
- * Three arms per round, in rotating order so that none always runs first: sampling off, sampling
- * on, sampling off again (the second "off" arm is an A/A control: the noise floor of this machine
+ * "On" arms run the attribution (begin/end per request, and its share-out written to the database
+ * every second — 60 × its real rate) and the sampling; "off" arms swap `begin` for a no-op and stop
+ * both timers, so only the hook's route test stays in both. Three arms per round, in rotating
+ * order so that none always runs first: off, on, off again (the second "off" arm is an A/A control: the noise floor of this machine
  * at this moment). Latency: sequential requests for 5 s per arm; throughput: 8 requests in flight, 5 s per arm.
  */
 import os from 'node:os';
@@ -164,15 +166,28 @@ export async function run(log: (line: string) => void): Promise<BenchResult> {
         })
         .finally(() => (running = null));
     };
+    // The CPU attribution of requests (core.activity, fed by the server's tenant hook) is part of
+    // metering too: the "on" arms run it and its per-second share-out (flushCpu, written to the
+    // database each time: 60 × its real rate); the "off" arms swap `begin` for a no-op, which leaves
+    // only the hook's route test (a string prefix and a WeakMap lookup per request) in both arms.
+    const realBegin = core.activity.begin.bind(core.activity);
+    const noop = () => () => {};
+    let cpuTimer: NodeJS.Timeout | null = null;
     const samplingOn = () => {
+      core.activity.begin = realBegin;
       tick();
       timer = setInterval(tick, SAMPLE_EVERY_MS);
+      cpuTimer = setInterval(() => void app.modules.metering.flushCpu().catch(() => 0), 1000);
     };
     const samplingOff = async () => {
+      core.activity.begin = noop;
       if (timer) clearInterval(timer);
+      if (cpuTimer) clearInterval(cpuTimer);
       timer = null;
+      cpuTimer = null;
       await running;
     };
+    core.activity.begin = noop;
     // The sampling works (and its first sample is the baseline of each tenant's counter).
     tick();
     await running;
@@ -231,7 +246,7 @@ export async function run(log: (line: string) => void): Promise<BenchResult> {
       overheadPercent: overhead,
       controlPercent: control,
       sampling: { ticks: sampleMs.length, skippedTicks: skipped, tenantSamplesRecorded: recorded, durationMs: sampling, shareOfOnLatencyPhases: busyShare },
-      requestPathAdditions: 'none: metering installs no hook and is not called by the record routes or tenant connections; it adds a background sampling timer and one route',
+      requestPathAdditions: 'the CPU attribution: begin/end of each request on /api/v1/tenants/:id… (a few map updates); background: its share-out every second (written each second here) and the sampling',
       target: `metering overhead ≤ ${TARGET_PERCENT} %`,
       meetsTarget: meets,
       loadAverages: loads,
@@ -246,11 +261,11 @@ requests per arm — ${latency.off.length} / ${latency.on.length} / ${latency.of
 
 | arm | p50 ms | p95 ms | mean ms | req/s (${IN_FLIGHT} in flight) |
 | --- | --- | --- | --- | --- |
-| sampling off | ${s.off.p50} | ${s.off.p95} | ${s.off.mean} | ${r.off} |
-| sampling every second | ${s.on.p50} | ${s.on.p95} | ${s.on.mean} | ${r.on} |
-| sampling off (control) | ${s.offControl.p50} | ${s.offControl.p95} | ${s.offControl.mean} | ${r.offControl} |
+| metering off | ${s.off.p50} | ${s.off.p95} | ${s.off.mean} | ${r.off} |
+| metering on (attribution per request, sampling every second) | ${s.on.p50} | ${s.on.p95} | ${s.on.mean} | ${r.on} |
+| metering off (control) | ${s.offControl.p50} | ${s.offControl.p95} | ${s.offControl.mean} | ${r.offControl} |
 
-Overhead of the sampling: **${overhead.p50} %** at p50, ${overhead.mean} % on the mean, **${overhead.throughput} %** in throughput.
+Overhead of metering: **${overhead.p50} %** at p50, ${overhead.mean} % on the mean, **${overhead.throughput} %** in throughput.
 Target ≤ ${TARGET_PERCENT} %: ${meets ? 'met' : '**not met**'}. A/A control (off vs off): ${control.p50} % at p50, ${control.mean} % on the mean, ${control.throughput} % in throughput —
 differences of that size are this machine's noise, not metering.
 
@@ -258,9 +273,10 @@ One sampling tick (${TENANTS} tenants): p50 ${sampling.p50} ms, p95 ${sampling.p
 because the previous one was still running); the sampling was busy ${busyShare} % of the "on" latency phases. At the real rate
 (once an hour, checked every 5 minutes) that work is 3,600 × rarer.
 
-Request path: metering adds nothing to it (read in the code: the module installs no hook and registers only its \`/usage\`
-route and the sampling timer; database time comes afterwards from \`pg_stat_database.active_time\`, not from per-request
-counting). What is measured here is the sampling competing for the same 2 cores and the same PostgreSQL servers.
+What "on" adds: on the request path, the CPU attribution of each request on \`/api/v1/tenants/:id…\` (begin/end: a few map
+updates; the route test of the hook stays in the "off" arms too); in the background, the attribution's share-out written to
+the database every second (60 × its real rate) and the sampling (3,600 × its real rate), competing for the same 2 cores and
+the same PostgreSQL servers.
 
 Load averages (1, 5, 15 min): start ${JSON.stringify(loads.start)}, after the latency rounds ${JSON.stringify(loads.afterLatency)}, end ${JSON.stringify(loads.end)} — shared machine, one run.
 

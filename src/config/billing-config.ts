@@ -64,6 +64,8 @@ export const billingSchema = z
     recoveryIndemnityCents: z.number().int().min(4000).default(4000),
     /** VIES check of EU VAT numbers (network); off by default — the format check always runs. */
     viesCheck: z.boolean().default(false),
+    /** Base URL of the VIES REST service (used only when `viesCheck` is on). */
+    viesUrl: z.url().default('https://ec.europa.eu/taxation_customs/vies/rest-api'),
   })
   .strict()
   .superRefine((b, ctx) => {

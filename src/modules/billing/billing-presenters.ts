@@ -12,12 +12,14 @@ export const subscriptionView = z.object({
   customerId: z.string(),
   plan: z.string(),
   startedOn: z.string(),
+  pendingPlanChange: z.object({ plan: z.string(), from: z.string().describe('YYYY-MM: the first month at the new plan') }).nullable(),
   termination: z.object({ receivedAt: z.string(), source: z.string(), lastDay: z.string() }).nullable(),
 });
 
 export function presentSubscription(s: Subscription): z.infer<typeof subscriptionView> {
   return {
     id: s.id, tenantId: s.tenant_id, customerId: s.customer_id, plan: s.plan, startedOn: s.started_on,
+    pendingPlanChange: s.next_plan && s.next_plan_from ? { plan: s.next_plan, from: s.next_plan_from } : null,
     termination: s.ends_on && s.termination_received_at ? { receivedAt: s.termination_received_at.toISOString(), source: s.termination_source ?? 'portal', lastDay: s.ends_on } : null,
   };
 }

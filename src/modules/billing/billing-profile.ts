@@ -13,6 +13,7 @@ import { parisDate } from '../../lib/paris-date.ts';
 import type { AuditService } from '../audit/audit-service.ts';
 import type { SubscriptionActor } from './subscriptions.ts';
 import { normalizeVatNumber, vatNumberLooksValid } from './vat.ts';
+import { offlineRegistry, type VatRegistry } from './vies.ts';
 
 export interface BillingProfile {
   customerId: string;
@@ -22,7 +23,7 @@ export interface BillingProfile {
   refusesReference: boolean;
 }
 
-export function createBillingProfiles(deps: { db: Db; clock: Clock; audit: AuditService }) {
+export function createBillingProfiles(deps: { db: Db; clock: Clock; audit: AuditService; registry?: VatRegistry }) {
   const { db, clock } = deps;
 
   async function get(customerId: string): Promise<BillingProfile> {
@@ -44,6 +45,10 @@ export function createBillingProfiles(deps: { db: Db; clock: Clock; audit: Audit
           const v = normalizeVatNumber(input.vatNumber);
           if (!current.country) throw badRequest('country_required', 'Set the customer’s country before its VAT number.');
           if (!vatNumberLooksValid(current.country, v)) throw badRequest('invalid_vat_number', `"${v}" is not a VAT number of ${current.country}.`);
+          // VIES, when on: a definite "not registered" refuses the number; "cannot tell" does not.
+          if (current.country !== 'FR' && (await (deps.registry ?? offlineRegistry).check(current.country, v)) === false) {
+            throw badRequest('vat_number_not_registered', `VIES says "${v}" is not a registered VAT number.`);
+          }
           set.vat_number = v;
         }
       }

@@ -67,6 +67,18 @@ export function billingRoutes(deps: BillingRouteDeps): RoutePlugin {
     );
 
     r.post(
+      '/api/v1/subscriptions/:id/plan-change',
+      { schema: { tags, summary: 'Change plan from the 1st of next month (the current month was invoiced in advance; owner/administrator)', params: idParams, body: z.strictObject({ plan: z.string().max(20) }), security, response: { 200: subscriptionView } } },
+      async (request) => {
+        const principal = requireUser(request);
+        const sub = isUuid(request.params.id) ? await subscriptions.get(request.params.id) : undefined;
+        if (!sub) throw notFound('subscription_not_found');
+        await authorizeMember(db, principal, sub.customer_id, MANAGERS, 'subscription_not_found');
+        return presentSubscription(await subscriptions.changePlan(sub.id, request.body.plan, { type: 'user', id: principal.userId }));
+      },
+    );
+
+    r.post(
       '/api/v1/termination-notices',
       {
         schema: {

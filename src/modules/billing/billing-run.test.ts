@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../../../test/context.ts';
 import { registerServers } from '../../../test/factories.ts';
-import { createWorkspace, type Workspace } from '../workspace/workspace-fixtures.ts';
+import { addMember, createWorkspace, type Workspace } from '../workspace/workspace-fixtures.ts';
 import { runBillingMonth, type BillingRunDeps } from './billing-run.ts';
 import { DEFAULT_PLANS, type MonthUsage } from './plans.ts';
 import { createSubscriptions, type Subscriptions } from './subscriptions.ts';
@@ -103,5 +103,28 @@ describe('monthly billing run', () => {
     // Staff record a letter received earlier: the earlier end stays.
     const letter = await subs.terminate(sub.id, { source: 'staff', receivedAt: new Date('2027-01-25T10:00:00Z'), actor: { type: 'staff' } });
     expect(letter.ends_on).toBe('2027-02-28');
+  });
+});
+
+describe('plan changes', () => {
+  it('[BIL-3] a plan change asked mid-month applies from the 1st of the next month: this month stays invoiced at the old plan, the next at the new one', async () => {
+    const sub = (await subs.ofTenant(ws[0]!.tenantId))!;
+    ctx.clock.set(new Date('2027-03-10T10:00:00Z'));
+    // Months have passed in this file: fresh sessions for an administrator of each customer.
+    const admin = await addMember(ctx, ws[0]!, 'administrator');
+    const stranger = await addMember(ctx, ws[1]!, 'administrator');
+    const res = await admin.http.post(`/api/v1/subscriptions/${sub.id}/plan-change`, { plan: 'p199' });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ plan: sub.plan, pendingPlanChange: { plan: 'p199', from: '2027-04' } });
+    expect((await stranger.http.post(`/api/v1/subscriptions/${sub.id}/plan-change`, { plan: 'p199' })).status).toBe(404); // another customer
+    expect((await admin.http.post(`/api/v1/subscriptions/${sub.id}/plan-change`, { plan: 'p7' })).status).toBe(400);
+    ctx.clock.set(new Date('2027-04-01T00:05:00+02:00'));
+    await runBillingMonth(deps, '2027-04');
+    const april = (await invoicesOf('2027-04')).find((i) => (i.buyer as { tenantId: string }).tenantId === ws[0]!.tenantId)!;
+    expect(april.lines.map((l) => l.amountCents)).toEqual([19900]);
+    const after = (await subs.ofTenant(ws[0]!.tenantId))!;
+    expect([after.plan, after.next_plan, after.next_plan_from]).toEqual(['p199', null, null]);
+    const march = await ctx.core.db.selectFrom('billing_documents').select('net_cents').where('idempotency_key', '=', `monthly:${sub.id}:2027-03`).executeTakeFirstOrThrow();
+    expect(march.net_cents).not.toBe('19900');
   });
 });

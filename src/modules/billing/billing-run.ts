@@ -89,7 +89,7 @@ export async function runBillingMonth(deps: BillingRunDeps, month: string): Prom
     const page = await db
       .selectFrom('subscriptions as s')
       .innerJoin('customers as c', 'c.id', 's.customer_id')
-      .select(['s.id', 's.tenant_id', 's.customer_id', 's.plan', 's.started_on', 'c.name', 'c.country', 'c.postal_address', 'c.vat_number'])
+      .select(['s.id', 's.tenant_id', 's.customer_id', 's.plan', 's.next_plan', 's.next_plan_from', 's.started_on', 'c.name', 'c.country', 'c.postal_address', 'c.vat_number'])
       .where('s.id', '>', after)
       .where('s.started_on', '<=', last)
       .where((eb) => eb.or([eb('s.ends_on', 'is', null), eb('s.ends_on', '>=', first)]))
@@ -125,9 +125,16 @@ export async function runBillingMonth(deps: BillingRunDeps, month: string): Prom
       const now = deps.clock.now();
       const rows = [];
       const planMoves: { id: string; plan: string; from: string; customerId: string; tenantId: string; chargeCents: number; beyondLargest: boolean }[] = [];
+      const scheduled: { id: string; tenantId: string; plan: string }[] = [];
       for (const s of todo) {
         let plan = planByCode(monthPlans, s.plan);
         if (!plan) throw new Error(`subscription ${s.id} has an unknown plan ${s.plan}`);
+        // A plan change the customer asked for takes effect from its month (subscriptions.changePlan).
+        const asked = s.next_plan && s.next_plan_from && s.next_plan_from <= month ? planByCode(monthPlans, s.next_plan) : undefined;
+        if (asked) {
+          plan = asked;
+          scheduled.push({ id: s.id, tenantId: s.tenant_id, plan: asked.code });
+        }
         const lines: DocumentLine[] = [];
         // BIL-6: the previous month's overuse (only for a subscription that existed then).
         const used = usage.get(s.tenant_id);
@@ -135,8 +142,13 @@ export async function runBillingMonth(deps: BillingRunDeps, month: string): Prom
           const out = overuse(prevPlans, planByCode(prevPlans, s.plan) ?? plan, used);
           if (out.kind !== 'within_plan') {
             lines.push({ labelFr: `Dépassement de ${monthLabel(prev, 'fr')} : différence avec le forfait ${out.upgradeTo.code}`, labelEn: `Usage above the plan in ${monthLabel(prev, 'en')}: difference to the ${out.upgradeTo.code} plan`, quantity: 1, unitCents: out.chargeCents, amountCents: out.chargeCents });
-            planMoves.push({ id: s.id, plan: out.upgradeTo.code, from: s.plan, customerId: s.customer_id, tenantId: s.tenant_id, chargeCents: out.chargeCents, beyondLargest: out.kind === 'beyond_largest' });
-            plan = planByCode(monthPlans, out.upgradeTo.code)!;
+            // The overuse upgrade wins over a cheaper plan asked for the same month (and a dearer
+            // plan asked for wins over it: the month is still charged the difference).
+            const upgraded = planByCode(monthPlans, out.upgradeTo.code)!;
+            if (upgraded.priceCents >= plan.priceCents) {
+              plan = upgraded;
+              planMoves.push({ id: s.id, plan: out.upgradeTo.code, from: s.plan, customerId: s.customer_id, tenantId: s.tenant_id, chargeCents: out.chargeCents, beyondLargest: out.kind === 'beyond_largest' });
+            }
           }
         }
         // BIL-3 / BIL-4: this month, in advance; prorata when the subscription starts in it.
@@ -154,8 +166,12 @@ export async function runBillingMonth(deps: BillingRunDeps, month: string): Prom
         value++;
       }
       await trx.insertInto('billing_documents').values(rows).execute();
+      for (const change of scheduled) {
+        await trx.updateTable('subscriptions').set({ plan: change.plan, next_plan: null, next_plan_from: null, updated_at: now }).where('id', '=', change.id).execute();
+        await trx.updateTable('tenants').set({ plan: change.plan, updated_at: now }).where('id', '=', change.tenantId).execute();
+      }
       for (const move of planMoves) {
-        await trx.updateTable('subscriptions').set({ plan: move.plan, updated_at: now }).where('id', '=', move.id).execute();
+        await trx.updateTable('subscriptions').set({ plan: move.plan, next_plan: null, next_plan_from: null, updated_at: now }).where('id', '=', move.id).execute();
         const tenant = await trx.updateTable('tenants').set({ plan: move.plan, updated_at: now }).where('id', '=', move.tenantId).returning('name').executeTakeFirst();
         // BIL-6: "with a notice" — in this transaction, so an upgrade is never without its notice.
         for (const person of await billingRecipients(trx, move.customerId)) {

@@ -16,6 +16,7 @@ import type { MeteringModule } from '../metering/index.ts';
 import { billingAdminRoutes } from './billing-admin-routes.ts';
 import { createBillingDocuments } from './billing-documents.ts';
 import { createBillingProfiles } from './billing-profile.ts';
+import { createViesRegistry, offlineRegistry } from './vies.ts';
 import { billingRoutes } from './billing-routes.ts';
 import { runBillingMonth, type BillingRunDeps, type RunOutcome } from './billing-run.ts';
 import type { SellerIdentity } from './invoice-pdf.ts';
@@ -38,7 +39,7 @@ export function createBillingModule(core: Core, deps: { metering: Pick<MeteringM
   const documents = createBillingDocuments({ db, clock, seller });
   const subscriptions = createSubscriptions({ db, clock, audit, plans });
   const priceChanges = createPriceChanges({ db, clock, audit, mailer, plans, subscriptions });
-  const profiles = createBillingProfiles({ db, clock, audit });
+  const profiles = createBillingProfiles({ db, clock, audit, registry: core.config.billing.viesCheck ? createViesRegistry({ baseUrl: core.config.billing.viesUrl }) : offlineRegistry });
   const runDeps: BillingRunDeps = {
     db, clock, plans, seller, mailer,
     // MET-1/2: the month's CPU hours and peaks of each tenant, as metered — one query per page.

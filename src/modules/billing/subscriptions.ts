@@ -10,7 +10,7 @@ import type { Clock } from '../../lib/clock.ts';
 import { badRequest, conflict, notFound } from '../../lib/errors.ts';
 import { parisDate } from '../../lib/paris-date.ts';
 import type { AuditService } from '../audit/audit-service.ts';
-import { terminationLastDay } from './billing-dates.ts';
+import { monthOf, nextMonth, terminationLastDay } from './billing-dates.ts';
 import type { SubscriptionsTable } from './billing-tables.ts';
 import { planByCode, type Plan } from './plans.ts';
 
@@ -65,6 +65,31 @@ export function createSubscriptions(deps: { db: Db; clock: Clock; audit: AuditSe
           .returningAll()
           .executeTakeFirstOrThrow();
         await audit.record({ actorType: input.actor.type, actorId: input.actor.id ?? null, action: 'billing.termination_notice', subjectType: 'subscription', subjectId: subscriptionId, customerId: sub.customer_id, data: { source: input.source, channel: input.channel ?? null, receivedAt: receivedAt.toISOString(), lastDay, priceChangeId: input.priceChangeId ?? null } }, trx);
+        return updated;
+      });
+    },
+
+    /**
+     * A plan change asked by the customer: it takes effect on the 1st of next month (Paris) — the
+     * current month was invoiced in advance at the current plan, and no partial refund is made
+     * (BIL-5's rule) — and the run of that month invoices the new plan. Asking again replaces the
+     * pending change; asking for the current plan cancels it.
+     */
+    async changePlan(subscriptionId: string, planCode: string, actor: SubscriptionActor): Promise<Subscription> {
+      if (!planByCode(plans, planCode)) throw badRequest('unknown_plan', `Unknown plan "${planCode}".`, { plans: plans.map((p) => p.code) });
+      return db.transaction().execute(async (trx) => {
+        const sub = await trx.selectFrom('subscriptions').selectAll().where('id', '=', subscriptionId).forUpdate().executeTakeFirst();
+        if (!sub) throw notFound('subscription_not_found');
+        const from = nextMonth(monthOf(parisDate(clock.now())));
+        if (sub.ends_on && sub.ends_on < `${from}-01`) throw conflict('subscription_ending', 'This subscription ends before the change would apply.');
+        const same = planCode === sub.plan;
+        const updated = await trx
+          .updateTable('subscriptions')
+          .set({ next_plan: same ? null : planCode, next_plan_from: same ? null : from, updated_at: clock.now() })
+          .where('id', '=', subscriptionId)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        await audit.record({ actorType: actor.type, actorId: actor.id ?? null, action: 'billing.plan_change', subjectType: 'subscription', subjectId: subscriptionId, customerId: sub.customer_id, data: { from: sub.plan, to: planCode, effective: same ? null : from } }, trx);
         return updated;
       });
     },
