@@ -166,8 +166,11 @@ export function createExportService(deps: ExportServiceDeps) {
       const heartbeat = setInterval(() => void db.updateTable('exports').set({ lease_until: leaseUntil() }).where('id', '=', row.id).where('state', '=', 'running').execute().catch(() => {}), LEASE_MS / 2);
       heartbeat.unref();
       const done = build(row, tenant, input.onProgress).finally(() => clearInterval(heartbeat));
+      // The HTTP route does not wait for `done`: a failure (e.g. the node shutting down mid-export)
+      // is recorded by `build` or the next sweep, and must never become an unhandled rejection.
+      done.catch((err: unknown) => deps.logger.warn({ err, exportId: row.id }, 'export ended with an error'));
       running.add(done);
-      void done.finally(() => running.delete(done));
+      void done.finally(() => running.delete(done)).catch(() => {});
       return { row, done };
     },
 
