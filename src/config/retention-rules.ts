@@ -64,7 +64,7 @@ export const DEFAULT_RETENTION_RULES: Readonly<Record<string, RetentionRule>> = 
 export const retentionSchema = z
   .object({
     /** Rows changed per transaction: each batch commits on its own, so no lock is held long. */
-    batchSize: z.number().int().min(1).max(100_000).default(5_000),
+    batchSize: z.number().int().min(1).max(100_000).default(1_000),
     /** How often a node checks whether today's run is due (ms); the run itself is once a day. */
     tickMs: z.number().int().min(1000).default(3_600_000),
     rules: z
