@@ -54,6 +54,8 @@ export interface ExportServiceDeps {
   attachmentKey(tenantDatabaseId: string, attachmentId: string): string;
   withTenantAsAdmin<T>(tenantDatabaseId: string, fn: (client: pg.Client) => Promise<T>): Promise<T>;
   settings: { downloadLinkMinutes: number; keepHours: number };
+  /** MET-1: while an export is built, this node's CPU counts for its tenant. */
+  activity?: { begin(tenantId: string): () => void };
 }
 
 interface DownloadClaim {
@@ -165,7 +167,11 @@ export function createExportService(deps: ExportServiceDeps) {
       // The lease is renewed while the export runs, even through a long table or file.
       const heartbeat = setInterval(() => void db.updateTable('exports').set({ lease_until: leaseUntil() }).where('id', '=', row.id).where('state', '=', 'running').execute().catch(() => {}), LEASE_MS / 2);
       heartbeat.unref();
-      const done = build(row, tenant, input.onProgress).finally(() => clearInterval(heartbeat));
+      const endActivity = deps.activity?.begin(tenant.id) ?? (() => {});
+      const done = build(row, tenant, input.onProgress).finally(() => {
+        clearInterval(heartbeat);
+        endActivity();
+      });
       // The HTTP route does not wait for `done`: a failure (e.g. the node shutting down mid-export)
       // is recorded by `build` or the next sweep, and must never become an unhandled rejection.
       done.catch((err: unknown) => deps.logger.warn({ err, exportId: row.id }, 'export ended with an error'));

@@ -74,6 +74,7 @@ export function createPortabilityModule(core: Core, deps: { fleet: Pick<FleetMod
     db, clock, audit, logger, secrets: core.secrets, storage, attachmentKey,
     root: path.join(config.home, 'exports'),
     withTenantAsAdmin: (id, fn) => deps.fleet.connections.withTenantAsAdmin(id, fn),
+    activity: core.activity,
     settings: { downloadLinkMinutes: config.portability.downloadLinkMinutes, keepHours: config.portability.keepHours },
   });
 
@@ -86,6 +87,8 @@ export function createPortabilityModule(core: Core, deps: { fleet: Pick<FleetMod
       if (!tenant) throw notFound('tenant_not_found', 'No such tenant.');
       if (!IMPORTABLE_STATES.includes(tenant.state) || !tenant.tenant_database_id) throw conflict('tenant_not_importable', `An archive imports into a new tenant in trial or active state; this one is ${tenant.state}.`, { state: tenant.state });
       const entry = { actorType: actor.type, actorId: actor.id ?? null, ip: actor.ip ?? null, subjectType: 'tenant', subjectId: tenant.id };
+      // MET-1: while the archive is imported, this node's CPU counts for the tenant.
+      const endActivity = core.activity.begin(tenant.id);
       try {
         const result = await importArchive({ storage, attachmentKey, withTenant: (id, fn) => deps.fleet.connections.withTenant(id, fn) }, archivePath, tenant.tenant_database_id, onTable);
         await audit.record({ ...entry, action: 'import.completed', data: { tables: result.tables, attachments: result.attachments } });
@@ -93,6 +96,8 @@ export function createPortabilityModule(core: Core, deps: { fleet: Pick<FleetMod
       } catch (err) {
         await audit.record({ ...entry, action: 'import.refused', data: { code: err instanceof AppError ? err.code : 'internal' } }).catch(() => {});
         throw err;
+      } finally {
+        endActivity();
       }
     },
 
