@@ -308,10 +308,11 @@ export function createBackupsService(deps: BackupsServiceDeps) {
   async function dueTenants(now: Date): Promise<string[]> {
     const today = parisDate(now);
     const since = new Date(now.getTime() - 2 * DAY_MS);
-    const recent = await repo.recentByTenant(since);
+    // Grouped once: the schedule runs every minute over every tenant.
+    const recent = Map.groupBy(await repo.recentByTenant(since), (r) => r.tenant_id);
     const due: string[] = [];
     for (const { id } of await repo.liveTenants()) {
-      const mine = recent.filter((r) => r.tenant_id === id);
+      const mine = recent.get(id) ?? [];
       const slot = slotOf(id, today);
       const from = slot <= now ? slot : new Date(now.getTime() - DAY_MS);
       const covered = mine.some((r) => r.started_at >= from && ['complete', 'incomplete', 'running'].includes(r.state));

@@ -123,10 +123,27 @@ export function createMeteringService(deps: MeteringDeps) {
       const day = parisDate(now);
       let sampled = 0;
       let warnings = 0;
-      for (const u of await deps.fleet.usage()) {
-        const tenant = await db.selectFrom('tenants').select(['id', 'plan']).where('tenant_database_id', '=', u.tenantDatabaseId).where('state', '!=', 'destroyed').executeTakeFirst();
+      const usages = await deps.fleet.usage();
+      if (usages.length === 0) return { sampled, warnings };
+      // Tenants and their previous samples in two queries for the whole fleet, not two per tenant.
+      const tenants = new Map(
+        (await db.selectFrom('tenants').select(['id', 'plan', 'tenant_database_id']).where('tenant_database_id', 'in', usages.map((u) => u.tenantDatabaseId)).where('state', '!=', 'destroyed').execute()).map((t) => [t.tenant_database_id!, t]),
+      );
+      const previous = new Map(
+        (await db
+          .selectFrom('usage_samples')
+          .selectAll()
+          .distinctOn('tenant_id')
+          .where('tenant_id', 'in', [...tenants.values()].map((t) => t.id).concat('00000000-0000-0000-0000-000000000000'))
+          .where('sampled_at', '<', hour)
+          .orderBy('tenant_id')
+          .orderBy('sampled_at', 'desc')
+          .execute()).map((p) => [p.tenant_id, p]),
+      );
+      for (const u of usages) {
+        const tenant = tenants.get(u.tenantDatabaseId);
         if (!tenant) continue;
-        const prev = await db.selectFrom('usage_samples').selectAll().where('tenant_id', '=', tenant.id).where('sampled_at', '<', hour).orderBy('sampled_at', 'desc').limit(1).executeTakeFirst();
+        const prev = previous.get(tenant.id);
         const sameCounter = prev && prev.tenant_database_id === u.tenantDatabaseId && (prev.db_stats_reset?.getTime() ?? null) === (u.statsReset?.getTime() ?? null) && u.activeTimeMs >= prev.db_active_ms;
         // First sample: the baseline. Same counter: the difference. Reset, restart or another database: all of it is new.
         const delta = !prev ? 0 : sameCounter ? u.activeTimeMs - prev.db_active_ms : u.activeTimeMs;
