@@ -21,6 +21,7 @@ import { mkdtemp, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { fillWorkspace, MB } from './workspace-fill.ts';
 import { hashStream } from '../src/modules/backups/fan-out.ts';
 import { partKey } from '../src/modules/backups/backup-writer.ts';
 import { pgEnvironment, tableFacts } from '../src/modules/backups/pg-process.ts';
@@ -31,29 +32,7 @@ const COMPANIES = 100_000;
 const CONTACTS = 500_000;
 const NOTES_PER_BATCH = 300_000;
 const MAX_NOTE_BATCHES = 12;
-const MB = 2 ** 20;
 
-const WORDS = (
-  'client fournisseur facture relance paiement contrat devis commande livraison rendez-vous appel courriel réunion ' +
-  'proposition remise échéance acompte solde litige avoir virement chèque prélèvement comptable directeur gérant ' +
-  'assistante commercial technicien chantier atelier dépôt entrepôt agence siège succursale Lyon Paris Nantes Lille ' +
-  'Bordeaux Marseille Rennes Strasbourg Toulouse Grenoble Dijon Rouen Brest Caen Tours Angers Nîmes Metz Nancy ' +
-  'attend confirme demande propose rappelle signale refuse accepte valide envoie reçoit prévoit annule reporte ' +
-  'la le les un une des du de au aux pour avec sans sur sous dans après avant lundi mardi mercredi jeudi vendredi ' +
-  'matin soir semaine prochaine dernière urgent important noté suivi dossier pièce jointe tarif remise nouvelle ancienne'
-).split(' ');
-
-/** A few thousand phrases of plausible French note text (what notes are made of). */
-function phrases(n: number): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const len = 10 + Math.floor(Math.random() * 10);
-    const words = Array.from({ length: len }, () => WORDS[Math.floor(Math.random() * WORDS.length)]!);
-    words[0] = words[0]!.charAt(0).toUpperCase() + words[0]!.slice(1);
-    out.push(words.join(' ') + '.');
-  }
-  return out;
-}
 
 /** Child processes of `parent` (all its threads), from /proc. */
 async function childPids(parent = process.pid): Promise<number[]> {
@@ -278,46 +257,9 @@ export async function run(log: (line: string) => void): Promise<BenchResult> {
     const admin = new pg.Client({ connectionString: url.toString() });
     await admin.connect();
     const size = async () => Number((await admin.query<{ s: string }>('SELECT pg_database_size(current_database())::text AS s')).rows[0]!.s);
-    const p = phrases(4000);
     const t = performance.now();
     await admin.query(`SET ROLE ${tenant.roleName}`);
-    log(`filling the tenant database: ${COMPANIES} companies`);
-    await admin.query(
-      `INSERT INTO companies (id, name, registration_id, vat_number, address_line1, postal_code, city, country, created_at, updated_at)
-       SELECT md5('c' || i)::uuid, 'Société ' || substr(md5(random()::text), 1, 10) || ' ' || ($2::text[])[1 + floor(random() * 8)::int],
-              lpad((floor(random() * 1e9))::bigint::text, 9, '0'), 'FR' || lpad((floor(random() * 1e11))::bigint::text, 11, '0'),
-              (1 + floor(random() * 200))::int || ' rue ' || ($1::text[])[1 + floor(random() * 4000)::int] , lpad((floor(random() * 95000) + 1000)::int::text, 5, '0'),
-              ($2::text[])[1 + floor(random() * 8)::int], 'FR', now() - random() * interval '5 years', now()
-         FROM generate_series(1, ${COMPANIES}) i`,
-      [p.map((s) => s.split(' ').slice(0, 3).join(' ').slice(0, 150)), ['Lyon', 'Paris', 'Nantes', 'Lille', 'Bordeaux', 'Marseille', 'Rennes', 'Toulouse']],
-    );
-    log(`${CONTACTS} contacts`);
-    await admin.query(
-      `INSERT INTO contacts (id, company_id, title, first_name, last_name, email, phone, position, created_at, updated_at)
-       SELECT md5('p' || i)::uuid, md5('c' || (1 + floor(random() * ${COMPANIES}))::int)::uuid, (ARRAY['mr','mrs','ms','dr'])[1 + floor(random() * 4)::int],
-              'Prénom' || substr(md5(random()::text), 1, 6), 'Nom' || substr(md5(random()::text), 1, 8), 'contact' || i || '@' || substr(md5(random()::text), 1, 8) || '.example',
-              '+33 ' || lpad((floor(random() * 1e9))::bigint::text, 9, '0'), ($1::text[])[1 + floor(random() * 4000)::int], now() - random() * interval '5 years', now()
-         FROM generate_series(1, ${CONTACTS}) i`,
-      [p.map((s) => s.slice(0, 90))],
-    );
-    let batches = 0;
-    let notes = 0;
-    while ((await size()) < MIN_BYTES * 1.02 && batches < MAX_NOTE_BATCHES) {
-      log(`notes batch ${batches + 1} (${NOTES_PER_BATCH}); database ${((await size()) / MB).toFixed(0)} MiB`);
-      await admin.query(
-        `INSERT INTO notes (id, company_id, contact_id, body, author_user_id, created_at, updated_at)
-         SELECT gen_random_uuid(),
-                CASE WHEN i % 3 = 0 THEN md5('c' || (1 + floor(random() * ${COMPANIES}))::int)::uuid END,
-                CASE WHEN i % 3 <> 0 THEN md5('p' || (1 + floor(random() * ${CONTACTS}))::int)::uuid END,
-                ($1::text[])[1 + floor(random() * 4000)::int] || ' ' || ($1::text[])[1 + floor(random() * 4000)::int] || ' ' ||
-                ($1::text[])[1 + floor(random() * 4000)::int] || ' Réf. ' || substr(md5(random()::text), 1, 12) || ' — ' || ($1::text[])[1 + floor(random() * 4000)::int],
-                md5('u' || (i % 20))::uuid, now() - random() * interval '5 years', now()
-           FROM generate_series(1, ${NOTES_PER_BATCH}) i`,
-        [p],
-      );
-      batches++;
-      notes += NOTES_PER_BATCH;
-    }
+    const { notes } = await fillWorkspace(admin, { companies: COMPANIES, contacts: CONTACTS, notesPerBatch: NOTES_PER_BATCH, maxNoteBatches: MAX_NOTE_BATCHES, minBytes: MIN_BYTES }, log);
     await admin.query('RESET ROLE');
     log('VACUUM ANALYZE, CHECKPOINT');
     await admin.query('VACUUM ANALYZE');
