@@ -31,20 +31,12 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { fillWorkspace, MB } from './workspace-fill.ts';
 import yazl from 'yazl';
-import { csvLine } from '../src/modules/portability/formats.ts';
-import { countRows, describeTables, ident, readRows, type TableInfo } from '../src/modules/portability/tenant-tables.ts';
-import * as exportWriter from '../src/modules/portability/export-writer.ts';
+import { countRows, describeTables, ident } from '../src/modules/portability/tenant-tables.ts';
+import { addCsvEntry, tableCsv } from '../src/modules/portability/export-writer.ts';
 import { machine, startBenchHavre, type BenchResult } from './bench-kit.ts';
 
-/**
- * The export's own CSV entry functions, when export-writer.ts has them (the COPY-based CSV path);
- * otherwise (a1)/(a2) reproduce the cursor + `csvLine` path of commit 2807c1d.
- */
-const writerCsv = exportWriter as unknown as {
-  tableCsv?: (client: pg.ClientBase, table: TableInfo, onRows?: (rows: number) => Promise<void> | void) => AsyncGenerator<Buffer>;
-  addCsvEntry?: (zip: yazl.ZipFile, client: pg.ClientBase, table: TableInfo, mtime: Date, expectedRows: number | null, onRows?: (rows: number) => Promise<void> | void, compressionLevel?: number) => Promise<{ size: number; rows: number }>;
-};
-const OWN_CSV_PATH = typeof writerCsv.tableCsv === 'function' && typeof writerCsv.addCsvEntry === 'function';
+/** The CSV path measured is the export's own (export-writer.ts `tableCsv` / `addCsvEntry`). */
+const OWN_CSV_PATH = true;
 
 /** The commit and whether the portability sources differ from it (other people edit src/ meanwhile). */
 function sourceState(): { commit: string; portabilityModified: string[] } {
@@ -119,31 +111,6 @@ async function copyOut(client: pg.Client, sqlText: string): Promise<number> {
     void client.query(q as unknown as pg.QueryConfig);
   });
   return q.bytes;
-}
-
-/** The export's `batched` (export-writer.ts, not exported): lines as UTF-8 buffers of ~64 KiB. */
-async function* batched(lines: AsyncIterable<string>): AsyncGenerator<Buffer> {
-  let pending: string[] = [];
-  let length = 0;
-  for await (const line of lines) {
-    pending.push(line);
-    length += line.length;
-    if (length >= 65_536) {
-      yield Buffer.from(pending.join(''));
-      pending = [];
-      length = 0;
-    }
-  }
-  if (pending.length > 0) yield Buffer.from(pending.join(''));
-}
-
-/** The export's CSV lines of one table (export-writer.ts `lines` with the csv format). */
-async function* csvLines(client: pg.ClientBase, table: TableInfo, rows: { n: number }): AsyncGenerator<string> {
-  yield csvLine(table.columns.map((c) => c.name));
-  for await (const values of readRows(client, table)) {
-    rows.n++;
-    yield csvLine(values);
-  }
 }
 
 /** The export's `hashing` pass-through (export-writer.ts, not exported). */
@@ -281,39 +248,20 @@ export async function exportBench(log: (line: string) => void, scale = 1): Promi
             const rows = { n: 0 };
             let csvBytes = 0;
             let zipBytes: number | null = null;
-            if (mode === 'discard' && OWN_CSV_PATH) {
+            if (mode === 'discard') {
               for (const table of tables) {
-                for await (const buf of writerCsv.tableCsv!(client, table, (n) => void (rows.n += n))) csvBytes += buf.length;
+                for await (const buf of tableCsv(client, table, (n) => void (rows.n += n))) csvBytes += buf.length;
               }
-            } else if (mode === 'discard') {
-              for (const table of tables) for await (const buf of batched(csvLines(client, table, rows))) csvBytes += buf.length;
-            } else if (OWN_CSV_PATH) {
-              const file = path.join(tmp, 'csv-part.zip');
-              const zip = new yazl.ZipFile();
-              const whole = hashing();
-              const written = pipeline(zip.outputStream as unknown as Readable, whole.stream, createWriteStream(file, { flags: 'wx' }));
-              for (const table of tables) {
-                // 'stored': the same entries not deflated (yazl compressionLevel 0), for the compression choice.
-                const fact = await writerCsv.addCsvEntry!(zip, client, table, new Date(), counts.get(table.name) ?? null, undefined, ...(mode === 'stored' ? [0] : []));
-                rows.n += fact.rows;
-                csvBytes += fact.size;
-              }
-              zip.end();
-              await written;
-              const handle = await open(file, 'r+');
-              await handle.sync().finally(() => handle.close());
-              zipBytes = whole.fact().size;
-              await rm(file);
             } else {
               const file = path.join(tmp, 'csv-part.zip');
               const zip = new yazl.ZipFile();
               const whole = hashing();
               const written = pipeline(zip.outputStream as unknown as Readable, whole.stream, createWriteStream(file, { flags: 'wx' }));
               for (const table of tables) {
-                const entry = hashing();
-                zip.addReadStream(entry.stream, `csv/${table.name}.csv`, { mtime: new Date(), compress: true });
-                await pipeline(batched(csvLines(client, table, rows)), entry.stream);
-                csvBytes += entry.fact().size;
+                // 'stored': the same entries not deflated (yazl compressionLevel 0), for the compression choice.
+                const fact = await addCsvEntry(zip, client, table, new Date(), counts.get(table.name) ?? null, undefined, ...(mode === 'stored' ? [0] : []));
+                rows.n += fact.rows;
+                csvBytes += fact.size;
               }
               zip.end();
               await written;
