@@ -44,6 +44,12 @@ export interface BackupStore {
    * `size - start` bytes). StorageNotFoundError when absent.
    */
   get(key: string, options?: { start?: number }): Promise<{ body: Readable; size: number }>;
+  /**
+   * Reads every byte of the object back and returns its size and SHA-256 (hex): the read-back that
+   * makes a backup complete (BKP-3). A driver reads the cheapest faithful way — the filesystem into
+   * one reused buffer (no garbage per chunk), S3 with a full GET. StorageNotFoundError when absent.
+   */
+  digest(key: string): Promise<{ size: number; sha256: string }>;
   /** The object's size, date and lock, or undefined when absent. */
   stat(key: string): Promise<LockedObject | undefined>;
   /** Moves the lock of `key` to `retainUntil` when that is later than its current lock; never shortens it. */

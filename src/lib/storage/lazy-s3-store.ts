@@ -18,6 +18,7 @@ export function createLazyS3Store(options: { name: string; bucket: string; prefi
     check: async () => (await real()).check(),
     put: async (key, source, o) => (await real()).put(key, source, o),
     get: async (key, o) => (await real()).get(key, o),
+    digest: async (key) => (await real()).digest(key),
     stat: async (key) => (await real()).stat(key),
     extendRetention: async (key, until) => (await real()).extendRetention(key, until),
     delete: async (key) => (await real()).delete(key),

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -142,6 +143,25 @@ describe('locked filesystem backup store', () => {
     await expect(store.put(KEY, failing(), { retainUntil: in30Days })).rejects.toThrow('dump failed');
     expect(await store.stat(KEY)).toBeUndefined();
     expect((await filesOnDisk()).filter(([f]) => !f.startsWith('.locks/'))).toEqual([]);
+  });
+
+  it('[BKP-3] digest reads a multi-MB object back whole (past the write-behind syncs of a big put): size and SHA-256 of its bytes', async () => {
+    // 40 MiB of varied bytes in odd-sized chunks: the put flushes to disk as it goes (every 16 MiB).
+    const piece = Buffer.alloc(1_000_003);
+    for (let i = 0; i < piece.length; i++) piece[i] = (i * 31 + (i >> 8)) & 0xff;
+    const hash = createHash('sha256');
+    async function* big() {
+      for (let i = 0; i < 40; i++) {
+        const chunk = Buffer.from(piece.map((b) => b ^ i));
+        hash.update(chunk);
+        yield chunk;
+      }
+    }
+    expect(await store.put(KEY, big(), { retainUntil: in30Days })).toEqual({ size: 40 * piece.length });
+    const expected = hash.digest('hex');
+    expect(await store.digest(KEY)).toEqual({ size: 40 * piece.length, sha256: expected });
+    expect(createHash('sha256').update(await buffer((await store.get(KEY)).body)).digest('hex')).toBe(expected);
+    await expect(store.digest('tenants/t1/backups/none')).rejects.toBeInstanceOf(StorageNotFoundError);
   });
 
   it('reads from a byte offset, for resumed downloads', async () => {

@@ -26,7 +26,7 @@
  * two dates), never a visible object without its lock. A crash during a put leaves a `.partial`
  * file, which is never listed nor read.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -40,6 +40,9 @@ import { assertKey, INCOMPLETE_SUFFIX, StorageKeyExistsError, StorageNotFoundErr
 const LOCKS_DIRECTORY = '.locks';
 /** The name of a lock file, followed by the ISO retain-until date (readable by an operator with `ls`). */
 const RETAIN_UNTIL_PREFIX = '.retain-until-';
+
+/** One buffer for a whole read-back (`digest`): 1 MiB reads, no garbage per chunk. */
+const READ_BACK_BUFFER_BYTES = 1024 * 1024;
 
 const errorCode = (err: unknown) => (err as { code?: string }).code;
 const isAbsent = (err: unknown) => ['ENOENT', 'ENOTDIR'].includes(errorCode(err) ?? '');
@@ -105,6 +108,26 @@ export function createLockedFsStore({ name, root, clock }: LockedFsStoreOptions)
     return latest;
   }
 
+  /** Opens the object stored under `key` for reading (never through a symlink); StorageNotFoundError when absent. */
+  async function openObject(key: string): Promise<{ handle: fs.FileHandle; size: number }> {
+    const file = fileOf(key);
+    let handle;
+    try {
+      handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (err) {
+      if (isAbsent(err) || errorCode(err) === 'ELOOP') throw new StorageNotFoundError(`Nothing is stored under ${key}.`);
+      throw err;
+    }
+    try {
+      const st = await handle.stat();
+      if (!st.isFile()) throw new StorageNotFoundError(`Nothing is stored under ${key}.`);
+      return { handle, size: st.size };
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
   /** Records a retain-until date for `key`: one new read-only file, created atomically and made durable. */
   async function addLock(key: string, retainUntil: Date): Promise<void> {
     const dir = lockDirectoryOf(key);
@@ -161,27 +184,36 @@ export function createLockedFsStore({ name, root, clock }: LockedFsStoreOptions)
     },
 
     async get(key, options) {
-      const file = fileOf(key);
-      let handle;
+      const { handle, size } = await openObject(key);
       try {
-        handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
-      } catch (err) {
-        if (isAbsent(err) || errorCode(err) === 'ELOOP') throw new StorageNotFoundError(`Nothing is stored under ${key}.`);
-        throw err;
-      }
-      try {
-        const st = await handle.stat();
-        if (!st.isFile()) throw new StorageNotFoundError(`Nothing is stored under ${key}.`);
         const start = options?.start ?? 0;
-        assertStart(key, start, st.size);
-        if (start === st.size) {
+        assertStart(key, start, size);
+        if (start === size) {
           await handle.close();
-          return { body: Readable.from([]), size: st.size };
+          return { body: Readable.from([]), size };
         }
-        return { body: handle.createReadStream({ start }), size: st.size };
+        return { body: handle.createReadStream({ start }), size };
       } catch (err) {
         await handle.close();
         throw err;
+      }
+    },
+
+    async digest(key) {
+      const { handle } = await openObject(key);
+      try {
+        const hash = createHash('sha256');
+        const buffer = Buffer.allocUnsafe(READ_BACK_BUFFER_BYTES);
+        let size = 0;
+        for (;;) {
+          const { bytesRead } = await handle.read(buffer, 0, buffer.length, size);
+          if (bytesRead === 0) break;
+          hash.update(buffer.subarray(0, bytesRead));
+          size += bytesRead;
+        }
+        return { size, sha256: hash.digest('hex') };
+      } finally {
+        await handle.close();
       }
     },
 

@@ -157,6 +157,9 @@ describe('S3 backup store (s3rver, no Object Lock)', () => {
     const { body, size } = await store.get(KEY);
     expect(size).toBe(total);
     expect(createHash('sha256').update(await buffer(body)).digest('hex')).toBe(sha256);
+    // The read-back of a backup copy (BKP-3): every byte fetched again and hashed.
+    expect(await store.digest(KEY)).toEqual({ size: total, sha256 });
+    await expect(store.digest('tenants/t1/none')).rejects.toBeInstanceOf(StorageNotFoundError);
     expect(await store.stat(KEY)).toMatchObject({ key: KEY, size: total, retainUntil: in30Days });
     // The object lives under the location's prefix in the bucket.
     expect((await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `${prefix}/${KEY}` }))).ContentLength).toBe(total);

@@ -24,6 +24,7 @@
  *   without VersionId only adds a delete marker and keeps paying for the bytes), and `deleteMutable`
  *   removes every version of a key escrow object, or crypto-shredding (BKP-7) would be a pretence.
  */
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
@@ -148,7 +149,7 @@ export function createS3Store({ name, bucket, prefix = '', client, clock, partSi
     return latest(fromApi, lockFromHead(key, h));
   }
 
-  return {
+  const store: BackupStore = {
     name,
     driver: 's3',
 
@@ -211,6 +212,17 @@ export function createS3Store({ name, bucket, prefix = '', client, clock, partSi
         throw err;
       }
       return { size };
+    },
+
+    async digest(key) {
+      const { body } = await store.get(key);
+      const hash = createHash('sha256');
+      let size = 0;
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        size += chunk.length;
+      }
+      return { size, sha256: hash.digest('hex') };
     },
 
     async get(key, options) {
@@ -340,4 +352,5 @@ export function createS3Store({ name, bucket, prefix = '', client, clock, partSi
       return versions.some((v) => !v.marker);
     },
   };
+  return store;
 }

@@ -43,7 +43,7 @@ export async function openPart(deps: ReaderDeps, copies: readonly CopyRow[], par
       continue;
     }
     try {
-      const read = await hashStream((await store.get(copy.object_key)).body);
+      const read = await store.digest(copy.object_key);
       if (read.sha256 !== copy.sha256 || read.size !== Number(copy.size_bytes)) {
         problems.push(`${copy.location}: SHA-256 mismatch`);
         await deps.onCorrupt(copy, 'its stored bytes no longer match the SHA-256 recorded when it was written');

@@ -1,14 +1,15 @@
 /**
  * Taking one full backup of one tenant (BKP-1, BKP-3, BKP-6): everything as of ONE snapshot.
  *
- *  1. As the tenant's role, a REPEATABLE READ transaction exports its snapshot; the row count and
- *     checksum of every table and the list of attachments are read in it.
+ *  1. As the tenant's role, a REPEATABLE READ transaction exports its snapshot and reads the list
+ *     of attachments in it.
  *  2. `pg_dump -Fc --snapshot=…` (same instant) → AES-256-GCM chunks (backup-crypto.ts) → written
- *     to every location at once (fan-out.ts), hashed on the way.
- *  3. The attachments of that snapshot, as a tar (each file checked against its recorded SHA-256)
- *     → encrypted → every location.
- *  4. The manifest (tables, files, parts with sizes and SHA-256) → encrypted → every location.
- *  5. Every copy is read back and hashed; the backup is complete only if all match everywhere.
+ *     to every location at once (fan-out.ts), hashed on the way; at the same time, the attachments
+ *     of that snapshot as a tar (each file checked against its recorded SHA-256), likewise.
+ *  3. Still in the snapshot, the row count and checksum of every table, while every copy written
+ *     so far is read back and hashed (`BackupStore.digest`).
+ *  4. The manifest (tables, files, parts with sizes and SHA-256) → encrypted → every location,
+ *     read back too. The backup is complete only if every copy matches everywhere.
  *
  * Memory stays constant: bytes flow from pg_dump and the file store to the locations in chunks.
  * A kill at any point leaves the row `running` (its lease then lapses and it is marked failed)
@@ -22,7 +23,8 @@ import type { BackupStore } from '../../lib/storage/backup-store.ts';
 import type { Storage } from '../../lib/storage/storage.ts';
 import { attachmentKey } from '../workspace/attachments-service.ts';
 import { encryptStream } from './backup-crypto.ts';
-import { fanOut, hashing, hashStream } from './fan-out.ts';
+import { fanOut, hashing } from './fan-out.ts';
+import { bufferReleaser } from '../../lib/buffer-release.ts';
 import { pgDump, tableFacts, type TableFacts } from './pg-process.ts';
 import type { BackupSubject } from './backups-repo.ts';
 import type { BackupPart } from './backups-tables.ts';
@@ -85,10 +87,11 @@ export interface WriterDeps {
   compression: number;
 }
 
-/** Counts plaintext bytes passing through. */
-async function* counted(source: AsyncIterable<Uint8Array>, count: { bytes: number }): AsyncGenerator<Uint8Array> {
+/** Counts the bytes passing through, and lets `released` know of them (src/lib/buffer-release.ts). */
+async function* counted(source: AsyncIterable<Uint8Array>, count: { bytes: number }, released: { note(bytes: number): void }): AsyncGenerator<Uint8Array> {
   for await (const chunk of source) {
     count.bytes += chunk.length;
+    released.note(chunk.length);
     yield chunk;
   }
 }
@@ -97,8 +100,10 @@ async function* counted(source: AsyncIterable<Uint8Array>, count: { bytes: numbe
 async function storeEverywhere(deps: WriterDeps, plain: AsyncIterable<Uint8Array>, key: string, keyMaterial: { key: Buffer; keyId: string }, retainUntil: Date, part: BackupPart) {
   const encryptor = encryptStream(keyMaterial.key, keyMaterial.keyId);
   const count = { bytes: 0 };
-  const feeding = pipeline(counted(plain, count), encryptor);
-  const written = fanOut(encryptor, deps.stores.map((s) => (input: Readable) => s.put(key, input, { retainUntil })));
+  // Socket reads and cipher output are fresh Buffers: released as they die, not 64 MiB later.
+  const released = bufferReleaser();
+  const feeding = pipeline(counted(plain, count, released), encryptor);
+  const written = fanOut(counted(encryptor, { bytes: 0 }, released), deps.stores.map((s) => (input: Readable) => s.put(key, input, { retainUntil })));
   const [fed, out] = await Promise.allSettled([feeding, written]);
   if (fed.status === 'rejected') throw fed.reason;
   if (out.status === 'rejected') throw out.reason;
@@ -147,6 +152,24 @@ export async function writeBackup(deps: WriterDeps, subject: BackupSubject, back
   const target = await deps.target(subject.tenant_database_id);
   const failures: { location: string; part: BackupPart; key: string; error: string | undefined }[] = [];
 
+  /** Every copy of `part` read back and hashed (never rejects: a failure is an outcome). */
+  const readBack = (part: BackupPart, expected: PartFacts): Promise<CopyOutcome[]> =>
+    Promise.all(
+      deps.stores.map(async (store): Promise<CopyOutcome> => {
+        const key = partKey(subject.tenant_id, backupId, part);
+        const failed = failures.find((f) => f.location === store.name && f.part === part && f.error !== undefined);
+        if (failed) return { location: store.name, part, key, ok: false, size: 0, sha256: '', error: failed.error };
+        try {
+          const read = await store.digest(key);
+          const ok = read.sha256 === expected.sha256 && read.size === expected.size;
+          return { location: store.name, part, key, ok, size: read.size, sha256: read.sha256, ...(!ok && { error: 'read back with a different SHA-256' }) };
+        } catch (err) {
+          return { location: store.name, part, key, ok: false, size: 0, sha256: '', error: (err as Error).message };
+        }
+      }),
+    );
+  const checks: Promise<CopyOutcome[]>[] = [];
+
   const manifest = await deps.withTenant(subject.tenant_database_id, async (client) => {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
     try {
@@ -160,17 +183,21 @@ export async function writeBackup(deps: WriterDeps, subject: BackupSubject, back
       const fileList = schemaVersion >= ATTACHMENTS_SINCE_VERSION
         ? (await client.query<{ id: string; size: string; sha256: string }>('SELECT id, size_bytes::text AS size, sha256 FROM attachments ORDER BY id')).rows.map((r) => ({ id: r.id, size: Number(r.size), sha256: r.sha256 }))
         : [];
-      // pg_dump (its own connection, same snapshot), the files and the table facts (this
-      // connection, same snapshot) run at once: the facts scan overlaps the dump.
+      // pg_dump (its own connection, same snapshot) and the files at once.
       const settled = await Promise.allSettled([
         storeEverywhere(deps, dumpBytes(target, snapshot, deps.compression), partKey(subject.tenant_id, backupId, 'database'), keyMaterial, retainUntil, 'database'),
         storeEverywhere(deps, filesTar(deps.files, subject.tenant_database_id, fileList), partKey(subject.tenant_id, backupId, 'files'), keyMaterial, retainUntil, 'files'),
-        tableFacts(client),
       ] as const);
       const rejected = settled.find((r) => r.status === 'rejected');
       if (rejected) throw rejected.reason;
-      const [database, filesPart, tables] = settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [Awaited<ReturnType<typeof storeEverywhere>>, Awaited<ReturnType<typeof storeEverywhere>>, TableFacts[]];
+      const [database, filesPart] = settled.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof storeEverywhere>>>).value) as [Awaited<ReturnType<typeof storeEverywhere>>, Awaited<ReturnType<typeof storeEverywhere>>];
       failures.push(...database.failures, ...filesPart.failures);
+      // Then, still in the snapshot, the table facts (a full scan of every table) while the copies
+      // just written are read back: the scan is PostgreSQL's work, the read-back the disk's and a
+      // hash. Run during pg_dump, the scan took CPU from pg_dump, which is what bounds a backup
+      // (bench/results/backup.md), and slowed it by more than the scan lasts.
+      checks.push(readBack('database', database.facts), readBack('files', filesPart.facts));
+      const tables = await tableFacts(client);
       const m: BackupManifest = {
         format: MANIFEST_FORMAT,
         backupId,
@@ -197,23 +224,7 @@ export async function writeBackup(deps: WriterDeps, subject: BackupSubject, back
     yield manifestBytes;
   })(), partKey(subject.tenant_id, backupId, 'manifest'), keyMaterial, retainUntil, 'manifest');
   failures.push(...manifestPart.failures);
-
-  const expected: Record<BackupPart, PartFacts> = { database: manifest.parts.database, files: manifest.parts.files, manifest: manifestPart.facts };
-  // Every copy read back and hashed, all at once (different files, different locations).
-  const checks = deps.stores.flatMap((store) =>
-    (['database', 'files', 'manifest'] as const).map(async (part): Promise<CopyOutcome> => {
-      const key = partKey(subject.tenant_id, backupId, part);
-      const failed = failures.find((f) => f.location === store.name && f.part === part && f.error !== undefined);
-      if (failed) return { location: store.name, part, key, ok: false, size: 0, sha256: '', error: failed.error };
-      try {
-        const read = await hashStream((await store.get(key)).body);
-        const ok = read.sha256 === expected[part].sha256 && read.size === expected[part].size;
-        return { location: store.name, part, key, ok, size: read.size, sha256: read.sha256, ...(!ok && { error: 'read back with a different SHA-256' }) };
-      } catch (err) {
-        return { location: store.name, part, key, ok: false, size: 0, sha256: '', error: (err as Error).message };
-      }
-    }),
-  );
-  const copies = await Promise.all(checks);
+  checks.push(readBack('manifest', manifestPart.facts));
+  const copies = (await Promise.all(checks)).flat();
   return { manifest, manifestPart: manifestPart.facts, copies };
 }

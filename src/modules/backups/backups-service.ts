@@ -18,7 +18,6 @@ import type { BackupAlerts } from './backup-alerts.ts';
 import { escrowKey, type BackupKeys } from './backup-keys.ts';
 import { compareWithManifest, openPart, readFiles, restoreDatabase, streamCopy, type ReaderDeps } from './backup-reader.ts';
 import { writeBackup, type BackupManifest, type WriterDeps } from './backup-writer.ts';
-import { hashStream } from './fan-out.ts';
 import type { BackupRow, BackupsRepo, CopyRow } from './backups-repo.ts';
 import type { BackupTrigger } from './backups-tables.ts';
 import { lockUntil, planRetention } from './retention.ts';
@@ -124,7 +123,7 @@ export function createBackupsService(deps: BackupsServiceDeps) {
         .filter((c) => c.state === 'checked')
         .map(async (copy) => {
           const store = stores.find((s) => s.name === copy.location);
-          const read = store ? await store.get(copy.object_key).then((o) => hashStream(o.body), () => null) : null;
+          const read = store ? await store.digest(copy.object_key).catch(() => null) : null;
           if (read && read.sha256 === copy.sha256 && read.size === Number(copy.size_bytes)) return copy;
           await reader.onCorrupt(copy, read ? 'its stored bytes no longer match the SHA-256 recorded when it was written' : 'it cannot be read');
           return null;
@@ -221,7 +220,7 @@ export function createBackupsService(deps: BackupsServiceDeps) {
             } finally {
               body.destroy();
             }
-            const read = await hashStream((await store.get(good.object_key)).body);
+            const read = await store.digest(good.object_key);
             if (read.sha256 !== good.sha256) throw new Error('copied with a different SHA-256');
             await repo.upsertCopy({ ...good, location: store.name, checked_at: clock.now() });
           } catch (err) {
