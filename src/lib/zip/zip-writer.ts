@@ -1,0 +1,242 @@
+/**
+ * A streaming ZIP writer fast enough for the tenant export (~1 GiB of CSV at close to the speed of
+ * PostgreSQL's COPY on two cores), where yazl was the bottleneck: it computes CRC-32 in JavaScript
+ * and deflates each entry through one zlib stream, 16 KiB at a time, one core at a time.
+ *
+ * Here the CRC is Node's native `zlib.crc32`, and an entry is deflated the way `pigz --independent`
+ * does it: its bytes are cut into blocks of `blockBytes`, each compressed on its own on libuv's
+ * threadpool (`zlib.deflateRaw`, async), `parallelBlocks` at a time. Each block but the last ends
+ * with a sync flush: its output is then byte-aligned, not final, and refers to nothing before it,
+ * so the outputs written in order form one valid deflate stream. The cost is a few bytes per block
+ * and no matches across block boundaries (well under 1% at 1 MiB blocks).
+ *
+ * The archive comes out of `output`, a Readable whose backpressure holds the writer back: at most
+ * `parallelBlocks` blocks are compressed or waiting to be written, so memory stays at about
+ * `parallelBlocks × blockBytes` (twice that at worst, input and output) whatever the archive's size.
+ * Record layouts: zip-format.ts.
+ */
+import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import { centralHeader, dataDescriptor, dosDateTime, endRecords, entryName, localHeader, METHOD_DEFLATE, METHOD_STORED, ZIP64_LIMIT, type WrittenEntry } from './zip-format.ts';
+
+const deflateRaw = promisify(zlib.deflateRaw);
+const noop = () => {};
+
+/** What an entry turned out to be once written: the export's manifest and checks use these. */
+export interface ZipEntryFacts {
+  name: string;
+  /** Uncompressed bytes. */
+  size: number;
+  /** Bytes of the entry's data in the archive (equal to `size` when stored). */
+  compressedSize: number;
+  /** CRC-32 of the uncompressed bytes, unsigned. */
+  crc32: number;
+}
+
+export interface ZipWriterOptions {
+  /** Uncompressed bytes per independently deflated block; default 1 MiB. */
+  blockBytes?: number;
+  /** Blocks compressed (or waiting to be written) at once; default 4, libuv's threadpool size. */
+  parallelBlocks?: number;
+  /** For tests only: sizes and offsets from this value on use ZIP64 fields (default 0xFFFFFFFF). */
+  zip64Threshold?: number;
+}
+
+export interface ZipEntryOptions {
+  /** Modification time, written as a local DOS date and time. */
+  mtime: Date;
+  /** 0: stored as is; 1 (fastest) to 9 (smallest): deflated. */
+  level: number;
+}
+
+/**
+ * Writes one ZIP archive into `output`, entry after entry; see the file's comment for how. Use:
+ * consume `output` (e.g. `pipeline(writer.output, file)`), `await addEntry` for each entry in turn,
+ * `await finish()`, and on any failure `abort(err)`.
+ */
+export class ZipWriter {
+  /** The archive's bytes. Destroying it (a failed pipeline) fails the entry being written. */
+  readonly output: Readable;
+  readonly #blockBytes: number;
+  readonly #parallelBlocks: number;
+  readonly #zip64Threshold: number;
+  readonly #entries: WrittenEntry[] = [];
+  /** Bytes pushed into `output` so far: the offset of the next record. */
+  #offset = 0;
+  #busy = false;
+  #finished = false;
+  /** Why the archive cannot go on: `output` was destroyed, or an entry failed half-way. */
+  #failure: Error | null = null;
+  /** Resolved when `output` asks for more after a push over its high-water mark. */
+  #drained: { resolve(): void; reject(err: Error): void } | null = null;
+
+  /** Option values are checked here, so a mistake shows at once rather than mid-archive. */
+  constructor(options: ZipWriterOptions = {}) {
+    this.#blockBytes = positiveInteger('blockBytes', options.blockBytes ?? 1024 * 1024);
+    this.#parallelBlocks = positiveInteger('parallelBlocks', options.parallelBlocks ?? 4);
+    this.#zip64Threshold = positiveInteger('zip64Threshold', options.zip64Threshold ?? ZIP64_LIMIT);
+    this.output = new Readable({
+      read: () => this.#wake(),
+      destroy: (err, callback) => {
+        this.#fail(err ?? new Error('the ZIP output was closed before the archive was finished'));
+        callback(err);
+      },
+    });
+  }
+
+  /**
+   * Adds one entry with the bytes of `source` (chunks are not copied: do not change them after
+   * yielding them) and resolves, with its facts, once all of it has been pushed into `output`.
+   * Entries go one after another: call again only once this has resolved. If `source` throws, this
+   * rejects and the archive is unusable: call `abort`.
+   */
+  async addEntry(name: string, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: ZipEntryOptions): Promise<ZipEntryFacts> {
+    this.#checkReady('addEntry');
+    const { level } = options;
+    if (!Number.isInteger(level) || level < 0 || level > 9) throw new RangeError(`ZIP entry level must be an integer from 0 to 9, not ${level}`);
+    const entry: WrittenEntry = {
+      name: entryName(name),
+      method: level === 0 ? METHOD_STORED : METHOD_DEFLATE,
+      ...dosDateTime(options.mtime),
+      crc32: 0,
+      size: 0,
+      compressedSize: 0,
+      localHeaderOffset: this.#offset,
+    };
+    this.#busy = true;
+    try {
+      await this.#write(localHeader(entry));
+      if (level === 0) await this.#writeStored(entry, source);
+      else await this.#writeDeflated(entry, source, level);
+      await this.#write(dataDescriptor(entry, this.#zip64Threshold));
+      this.#entries.push(entry);
+      return { name, size: entry.size, compressedSize: entry.compressedSize, crc32: entry.crc32 };
+    } catch (err) {
+      // Half an entry is in the output: nothing more can be added after it.
+      this.#failure ??= new Error(`the ZIP entry ${name} failed`, { cause: err });
+      throw err;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** Writes the central directory and the end records, and ends `output`. */
+  async finish(): Promise<void> {
+    this.#checkReady('finish');
+    this.#finished = true;
+    const directoryOffset = this.#offset;
+    for (const entry of this.#entries) await this.#write(centralHeader(entry, this.#zip64Threshold));
+    await this.#write(endRecords(this.#entries.length, directoryOffset, this.#offset - directoryOffset, this.#zip64Threshold));
+    this.output.push(null);
+  }
+
+  /** Gives the archive up: destroys `output` with `err`, and fails the entry being written. */
+  abort(err: Error): void {
+    this.#fail(err);
+    this.output.destroy(err);
+  }
+
+  #checkReady(call: string): void {
+    if (this.#failure) throw new Error(`ZipWriter.${call}: the archive has failed`, { cause: this.#failure });
+    if (this.#busy) throw new Error(`ZipWriter.${call}: another entry is still being written; await addEntry before the next call`);
+    if (this.#finished) throw new Error(`ZipWriter.${call}: the archive is already finished`);
+  }
+
+  async #writeStored(entry: WrittenEntry, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
+    for await (const raw of source) {
+      const chunk = asBuffer(raw);
+      if (chunk.length === 0) continue;
+      entry.crc32 = zlib.crc32(chunk, entry.crc32);
+      entry.size += chunk.length;
+      await this.#write(chunk);
+    }
+    entry.compressedSize = entry.size;
+  }
+
+  /**
+   * Cuts `source` into blocks and deflates them in parallel, writing their outputs in order. A full
+   * block is sent off only once a further byte arrives, so that the entry's last block, whatever
+   * its size, is the one compressed with Z_FINISH (an empty entry: one empty final block).
+   */
+  async #writeDeflated(entry: WrittenEntry, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, level: number): Promise<void> {
+    const blockBytes = this.#blockBytes;
+    // Output buffers of a quarter block: few threadpool round trips, little memory held by slices.
+    const chunkSize = Math.max(16 * 1024, Math.min(blockBytes, 1024 * 1024) >> 2);
+    /** Per block sent off and not yet written: the promise that it is written. */
+    const inFlight: Promise<void>[] = [];
+    let written: Promise<void> = Promise.resolve();
+
+    const send = async (block: Buffer, last: boolean): Promise<void> => {
+      if (inFlight.length >= this.#parallelBlocks) await inFlight.shift();
+      const finishFlush = last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH;
+      const compressed = deflateRaw(block, { level, finishFlush, chunkSize });
+      compressed.catch(noop); // awaited below, in order; this only keeps it from being "unhandled"
+      written = written.then(async () => {
+        const output = await compressed;
+        entry.compressedSize += output.length;
+        await this.#write(output);
+      });
+      written.catch(noop);
+      inFlight.push(written);
+    };
+
+    // The bytes not sent off yet, at most one block (and one chunk) of them; joined only to cut.
+    let parts: Buffer[] = [];
+    let partBytes = 0;
+    for await (const raw of source) {
+      if (this.#failure) throw this.#failure;
+      const chunk = asBuffer(raw);
+      if (chunk.length === 0) continue;
+      entry.crc32 = zlib.crc32(chunk, entry.crc32);
+      entry.size += chunk.length;
+      parts.push(chunk);
+      partBytes += chunk.length;
+      if (partBytes <= blockBytes) continue;
+      let rest = parts.length === 1 ? chunk : Buffer.concat(parts, partBytes);
+      while (rest.length > blockBytes) {
+        await send(rest.subarray(0, blockBytes), false);
+        rest = rest.subarray(blockBytes);
+      }
+      parts = [rest];
+      partBytes = rest.length;
+    }
+    await send(parts.length === 1 ? parts[0]! : Buffer.concat(parts, partBytes), true);
+    await written;
+  }
+
+  /** Pushes `chunk` into `output`, and waits while `output` holds more than its high-water mark. */
+  async #write(chunk: Buffer): Promise<void> {
+    if (this.#failure) throw this.#failure;
+    this.#offset += chunk.length;
+    if (this.output.push(chunk)) return;
+    await new Promise<void>((resolve, reject) => {
+      this.#drained = { resolve, reject };
+    });
+  }
+
+  #wake(): void {
+    const drained = this.#drained;
+    this.#drained = null;
+    drained?.resolve();
+  }
+
+  #fail(err: Error): void {
+    this.#failure ??= err;
+    const drained = this.#drained;
+    this.#drained = null;
+    drained?.reject(this.#failure);
+  }
+}
+
+function positiveInteger(option: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`ZipWriter: ${option} must be a positive integer, not ${value}`);
+  return value;
+}
+
+/** A Buffer over the same memory (no copy); strings are refused rather than guessed at. */
+function asBuffer(chunk: Uint8Array): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (!(chunk instanceof Uint8Array)) throw new TypeError(`ZIP entry sources must yield bytes (Uint8Array), not ${typeof chunk}`);
+  return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
