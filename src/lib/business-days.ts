@@ -6,18 +6,33 @@
  * Used for deadlines counted in business days, e.g. SEC-5: a security fix reaches every tenant
  * within 5 business days of its release.
  */
-import Holidays from 'date-holidays';
-import { addDays } from './paris-date.ts';
+import { createRequire } from 'node:module';
+import type Holidays from 'date-holidays';
+import { addDays, parisOffsetMinutes } from './paris-date.ts';
 
-const france = new Holidays('FR');
+const require = createRequire(import.meta.url);
+let france: Holidays | undefined;
 const holidaysByYear = new Map<number, ReadonlySet<string>>();
+
+/**
+ * The French holiday calendar, loaded on the first holiday asked for: date-holidays holds the rules
+ * of every country (about 20 MB of memory), and most processes importing this file — every
+ * `havre` command through the backup retention's Paris days — never count a business day.
+ */
+function frenchCalendar(): Holidays {
+  if (!france) {
+    const Calendar = require('date-holidays') as typeof Holidays;
+    france = new Calendar('FR');
+  }
+  return france;
+}
 
 /** The French public holidays of `year`, as `YYYY-MM-DD` (computed once per year). */
 export function frenchPublicHolidays(year: number): ReadonlySet<string> {
   let set = holidaysByYear.get(year);
   if (!set) {
     set = new Set(
-      france
+      frenchCalendar()
         .getHolidays(year)
         .filter((h) => h.type === 'public')
         .map((h) => h.date.slice(0, 10)),
@@ -60,15 +75,6 @@ export function addBusinessDays(date: string, n: number): string {
     if (isBusinessDay(day)) left--;
   }
   return day;
-}
-
-const OFFSET = new Intl.DateTimeFormat('en-US', { timeZone: 'Europe/Paris', timeZoneName: 'longOffset' });
-
-/** Paris's UTC offset at `instant`, in minutes (60 in winter, 120 in summer). */
-function parisOffsetMinutes(instant: Date): number {
-  const name = OFFSET.formatToParts(instant).find((p) => p.type === 'timeZoneName')?.value ?? 'GMT';
-  const m = /GMT([+-])(\d{2}):(\d{2})/.exec(name);
-  return m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 0;
 }
 
 /** The instant a Paris calendar day starts (midnight in Paris, across DST changes). */

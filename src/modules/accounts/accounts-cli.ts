@@ -1,7 +1,6 @@
 /** CLI commands of the accounts module: `havre operator create|list`. */
 import { Option, type Command } from 'commander';
 import type { CliRunner } from '../../cli/context.ts';
-import { staffBody } from './accounts-schemas.ts';
 import type { StaffRole } from './accounts-tables.ts';
 import { badRequest } from '../../lib/errors.ts';
 
@@ -15,7 +14,9 @@ export function registerOperatorCommands(program: Command, run: CliRunner): void
     .requiredOption('--name <name>', 'full name')
     .addOption(new Option('--role <role>', 'staff role').choices(['admin', 'support', 'billing']).makeOptionMandatory())
     .action((opts: { email: string; name: string; role: StaffRole }) =>
-      run(async ({ modules, print }) => {
+      run(['accounts'], async ({ modules, print }) => {
+        // Imported here: the schemas bring the password hashing library, which no other command needs.
+        const { staffBody } = await import('./accounts-schemas.ts');
         const parsed = staffBody.safeParse(opts);
         if (!parsed.success) throw badRequest('invalid_input', parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '));
         const { user, password } = await modules.accounts.service.createOperator(parsed.data);
@@ -29,7 +30,7 @@ export function registerOperatorCommands(program: Command, run: CliRunner): void
     .command('list')
     .description('list staff accounts')
     .action(() =>
-      run(async ({ modules, print }) => {
+      run(['accounts'], async ({ modules, print }) => {
         const staff = await modules.accounts.service.listStaff();
         print(staff, (list) => (list.length ? list.map((u) => `${u.email}\t${u.staffRole}\t${u.name}\t${u.totpEnabled ? 'totp' : 'no totp yet'}`).join('\n') : 'no staff accounts'));
       }),

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type HttpClient, type TestContext } from '../../../test/context.ts';
-import type { CliEnv } from '../../cli/context.ts';
+import type { CliEnv, CliRunner } from '../../cli/context.ts';
 import { registerOperatorCommands } from './accounts-cli.ts';
 import { signIn, signUp, totpCode, uniqueEmail } from './accounts-fixtures.ts';
 import { totpSealContext } from './totp.ts';
@@ -141,7 +141,8 @@ describe('operator staff', () => {
     const out: string[] = [];
     const program = new Command().exitOverride();
     const env = { modules: ctx.app.modules, core: ctx.core, print: (v: unknown, human: (v: unknown) => string) => out.push(human(v)) } as unknown as CliEnv;
-    registerOperatorCommands(program, (fn) => fn(env));
+    // The command's function is the runner's last argument (after the modules it names, if any).
+    registerOperatorCommands(program, ((...args: unknown[]) => (args.at(-1) as (e: CliEnv) => Promise<void>)(env)) as CliRunner);
     const email = uniqueEmail('cli');
     await program.parseAsync(['node', 'havre', 'operator', 'create', '--email', email, '--name', 'Cli Admin', '--role', 'admin']);
     expect(out[0]).toContain(email);

@@ -2,19 +2,14 @@
  * Composition root of the accounts module: repositories, services (identity, sign-in, customers,
  * invitations, staff) and routes, built from the parts of the core they need.
  */
-import type { Core, HavreModule } from '../../app.ts';
+import { lazyRoutes, type Core, type HavreModule } from '../../core.ts';
 import { publicBaseUrl } from '../../config/config.ts';
-import type { RoutePlugin } from '../../http/server.ts';
 import type { AccountsDeps } from './accounts-deps.ts';
 import { createAccountsRepo } from './accounts-repo.ts';
 import { invalidating } from '../../http/auth-cache.ts';
-import { accountsRoutes } from './accounts-routes.ts';
-import { accountsPages } from './accounts-pages.ts';
 import { createMemberDataService } from './member-data.ts';
-import { memberDataRoutes } from './member-data-routes.ts';
 import { createIdentityService } from './accounts-service.ts';
 import { createCustomersRepo } from './customers-repo.ts';
-import { customersRoutes } from './customers-routes.ts';
 import { createCustomersService } from './customers-service.ts';
 import { createInvitationsService } from './invitations-service.ts';
 import { createPasswordResetService } from './password-reset-service.ts';
@@ -69,12 +64,20 @@ export function createAccountsModule(core: Core): AccountsModule {
     memberData: createMemberDataService(deps),
   };
   const settings = { secureCookies: core.config.env === 'production' || (core.config.http.publicUrl ?? '').startsWith('https:') };
-  const routes: RoutePlugin = async (app) => {
-    await accountsRoutes(services, settings)(app);
-    await customersRoutes(services, settings)(app);
-    await accountsPages(services)(app);
-    await memberDataRoutes(services.memberData)(app);
-  };
+  const routes = lazyRoutes(async () => {
+    const [accounts, customers, pages, memberData] = await Promise.all([
+      import('./accounts-routes.ts'),
+      import('./customers-routes.ts'),
+      import('./accounts-pages.ts'),
+      import('./member-data-routes.ts'),
+    ]);
+    return async (app) => {
+      await accounts.accountsRoutes(services, settings)(app);
+      await customers.customersRoutes(services, settings)(app);
+      await pages.accountsPages(services)(app);
+      await memberData.memberDataRoutes(services.memberData)(app);
+    };
+  });
   return {
     routes,
     // Failed sign-ins are purged by the retention rule `sign_in_failures` (accounts-retention.ts, PRV-4).

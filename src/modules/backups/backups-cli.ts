@@ -18,7 +18,6 @@ import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { CliRunner } from '../../cli/context.ts';
 import { badRequest, conflict, notFound } from '../../lib/errors.ts';
-import { downloadArchive } from './backup-download.ts';
 import type { BackupsModule } from './index.ts';
 import { backupLine, presentBackup, presentRestore } from './backups-presenters.ts';
 import type { BackupRow } from './backups-repo.ts';
@@ -87,7 +86,7 @@ export function registerBackupCommands(program: Command, run: CliRunner): void {
     .option('--tenant <id>', 'back up this tenant now')
     .option('--due', 'back up every tenant due for its scheduled backup')
     .action((opts: { tenant?: string; due?: boolean }) =>
-      run(async ({ modules, core, say, print }) => {
+      run(['backups', 'fleet'], async ({ modules, core, say, print }) => {
         if (Boolean(opts.tenant) === Boolean(opts.due)) throw badRequest('invalid_option', 'give either --tenant <id> or --due');
         const { backups } = modules;
         try {
@@ -116,7 +115,7 @@ export function registerBackupCommands(program: Command, run: CliRunner): void {
     .description('every backup of a tenant (all states), newest first')
     .requiredOption('--tenant <id>', 'tenant id')
     .action((opts: { tenant: string }) =>
-      run(async ({ modules, print }) => {
+      run(['backups'], async ({ modules, print }) => {
         const { repo } = modules.backups;
         const rows = await repo.listForTenant(opts.tenant);
         const withCopies = await Promise.all(rows.map(async (b) => ({ b, copies: await repo.copies(b.id) })));
@@ -132,7 +131,7 @@ export function registerBackupCommands(program: Command, run: CliRunner): void {
     .description('verify backups by restoring them into a scratch database and comparing with their manifest (BKP-4): every complete backup not verified yet, or one')
     .option('--backup <id>', 'verify this backup only (the result is printed, not recorded)')
     .action((opts: { backup?: string }) =>
-      run(async ({ modules, say, print }) => {
+      run(['backups'], async ({ modules, say, print }) => {
         const { backups } = modules;
         if (opts.backup) {
           const row = await completeBackup(backups, opts.backup);
@@ -183,13 +182,15 @@ export function registerBackupCommands(program: Command, run: CliRunner): void {
     .requiredOption('--out <file>', 'file to write (never overwritten)')
     .requiredOption('--reason <text>', 'why (recorded in the audit log)')
     .action((backupId: string, opts: { out: string; reason: string }) =>
-      run(async ({ modules, core, print }) => {
+      run(['backups'], async ({ modules, core, print }) => {
         const { backups } = modules;
         const reason = opts.reason.trim();
         if (!reason) throw badRequest('invalid_option', '--reason must say why');
         const out = path.resolve(opts.out);
         if (await exists(out)) throw badRequest('file_exists', `${out} exists; it is never overwritten`);
         const row = await completeBackup(backups, backupId);
+        // Imported here: every `havre` command registers this one, few run it.
+        const { downloadArchive } = await import('./backup-download.ts');
         const archive = await downloadArchive(backups.service.reader, row, await backups.repo.copies(row.id), 'en');
         await core.audit.record({ actorType: 'cli', action: 'backup.downloaded', subjectType: 'backup', subjectId: row.id, data: { tenantId: row.tenant_id, reason } });
         const partial = `${out}.partial`;
@@ -213,7 +214,7 @@ export function registerBackupCommands(program: Command, run: CliRunner): void {
     .option('--in-place', "replace the tenant's current data (a safety backup is taken first)")
     .option('--confirm <name>', 'with --in-place: the tenant name, typed')
     .action((backupId: string, opts: { inPlace?: boolean; confirm?: string }) =>
-      run(async ({ modules, print }) => {
+      run(['backups', 'fleet'], async ({ modules, print }) => {
         const { backups } = modules;
         if (opts.confirm !== undefined && !opts.inPlace) throw badRequest('invalid_option', '--confirm goes with --in-place');
         try {
@@ -234,7 +235,7 @@ export function registerBackupCommands(program: Command, run: CliRunner): void {
     .description('apply retention (BKP-2) to one tenant or to every tenant with backups: keepers stay locked, the others are deleted once their lock allows')
     .option('--tenant <id>', 'only this tenant')
     .action((opts: { tenant?: string }) =>
-      run(async ({ modules, say, print }) => {
+      run(['backups'], async ({ modules, say, print }) => {
         const { backups } = modules;
         const tenants = opts.tenant ? [opts.tenant] : await backups.repo.tenantsWithBackups();
         const results: { tenantId: string; kept: number; pruned: number; waiting: number; error?: string }[] = [];

@@ -16,7 +16,7 @@
  * closed, due tenants are backed up, incomplete backups repaired, complete ones verified, and
  * retention applied once a day per tenant.
  */
-import type { Core, HavreModule } from '../../app.ts';
+import { lazyRoutes, type Core, type HavreModule } from '../../core.ts';
 import { backupLocationRoot, storageRoot } from '../../config/config.ts';
 import type { Db } from '../../db/db.ts';
 import type { Clock } from '../../lib/clock.ts';
@@ -33,7 +33,6 @@ import { downloadArchive, openDownload, signDownload } from './backup-download.t
 import { createBackupKeys, type BackupKeys } from './backup-keys.ts';
 import { createBackupRestore, type BackupRestore } from './backup-restore.ts';
 import { createBackupsRepo, type BackupRow, type BackupsRepo } from './backups-repo.ts';
-import { backupsRoutes } from './backups-routes.ts';
 import { createBackupsService, type BackupActor, type BackupsService } from './backups-service.ts';
 import { notFound } from '../../lib/errors.ts';
 
@@ -139,7 +138,7 @@ export function createBackupsModule(
 
   return {
     ...api,
-    routes: backupsRoutes(api),
+    routes: lazyRoutes(async () => (await import('./backups-routes.ts')).backupsRoutes(api)),
     tick,
     async checkLocations() {
       for (const store of stores) {

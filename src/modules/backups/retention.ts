@@ -7,7 +7,7 @@
  * 29 March 2026 was taken at 00:30 on Monday 30 March in Paris: a new day and a new ISO week).
  * Paris dates come from src/lib/paris-date.ts and src/lib/business-days.ts (Intl, no tz library).
  */
-import { addDays, parisDate } from '../../lib/paris-date.ts';
+import { addDays, parisDate, parisOffsetMinutes } from '../../lib/paris-date.ts';
 import { endOfParisDay, startOfParisDay } from '../../lib/business-days.ts';
 
 export interface RetentionCandidate {
@@ -81,13 +81,9 @@ function periodEnd(reason: KeepReason, p: Periods): Date {
   return startOfParisDay(new Date(Date.UTC(y, m, 1)).toISOString().slice(0, 10));
 }
 
-const OFFSET = new Intl.DateTimeFormat('en-US', { timeZone: 'Europe/Paris', timeZoneName: 'longOffset' });
-
 /** Paris's UTC offset at `instant`, in ms (1 h in winter, 2 h in summer). */
 function parisOffsetMs(instant: number): number {
-  const name = OFFSET.formatToParts(instant).find((p) => p.type === 'timeZoneName')?.value ?? 'GMT';
-  const m = /GMT([+-])(\d{2}):(\d{2})/.exec(name);
-  return m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) * 60_000 : 0;
+  return parisOffsetMinutes(new Date(instant)) * 60_000;
 }
 
 /**

@@ -26,7 +26,7 @@ export function registerBillingCommands(program: Command, run: CliRunner): void 
     .description('issue the invoices of a month that are still missing (default: the current Paris month); safe to repeat')
     .option('--month <YYYY-MM>', 'month to invoice')
     .action((opts: { month?: string }) =>
-      run(async ({ modules, core, say, print }) => {
+      run(['billing'], async ({ modules, core, say, print }) => {
         const month = opts.month ?? parisDate(core.clock.now()).slice(0, 7);
         if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) throw badRequest('invalid_month', 'give --month as YYYY-MM');
         const outcome = await modules.billing.runMonth(month, (p) => say(`… ${p.invoiced + p.alreadyInvoiced} subscriptions seen, ${p.invoiced} invoiced`));
@@ -43,7 +43,7 @@ export function registerBillingCommands(program: Command, run: CliRunner): void 
     .command('show <ref>')
     .description('an invoice or credit note by number (e.g. F000012) or id')
     .action((ref: string) =>
-      run(async ({ modules, print }) => {
+      run(['billing'], async ({ modules, print }) => {
         const doc = await modules.billing.documents.findByRef(ref);
         if (!doc || doc.state !== 'issued') throw notFound('invoice_not_found', `No issued invoice or credit note ${ref}.`);
         const buyer = doc.buyer as { name?: string; vatNumber?: string | null };
@@ -65,7 +65,7 @@ export function registerBillingCommands(program: Command, run: CliRunner): void 
     .requiredOption('--out <file>', 'where to write it')
     .option('--lang <fr|en>', 'language', 'fr')
     .action((ref: string, opts: { out: string; lang: string }) =>
-      run(async ({ modules, print }) => {
+      run(['billing'], async ({ modules, print }) => {
         if (opts.lang !== 'fr' && opts.lang !== 'en') throw badRequest('invalid_lang', '--lang is fr or en');
         const doc = await modules.billing.documents.findByRef(ref);
         if (!doc || doc.state !== 'issued') throw notFound('invoice_not_found', `No issued invoice or credit note ${ref}.`);
@@ -87,7 +87,7 @@ export function registerBillingCommands(program: Command, run: CliRunner): void 
     .description('a tenant’s usage this month against its plan, and its past months (MET-1..3)')
     .requiredOption('--tenant <id>', 'tenant id')
     .action((opts: { tenant: string }) =>
-      run(async ({ modules, core, print }) => {
+      run(['billing', 'metering'], async ({ modules, core, print }) => {
         const tenant = await core.db.selectFrom('tenants').select(['id', 'name', 'plan']).where('id', '=', opts.tenant).executeTakeFirst();
         if (!tenant) throw notFound('tenant_not_found', `No tenant ${opts.tenant}.`);
         const plan = tenant.plan ? planByCode(modules.billing.plans, tenant.plan) : undefined;

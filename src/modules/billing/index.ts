@@ -10,14 +10,12 @@
  * mid-month gets its prorata invoice (dated its start day) at the next daily run, and several
  * nodes may run it at once: the run takes a per-seller lock per page.
  */
-import type { Core, HavreModule } from '../../app.ts';
+import { lazyRoutes, type Core, type HavreModule } from '../../core.ts';
 import { parisDate } from '../../lib/paris-date.ts';
 import type { MeteringModule } from '../metering/index.ts';
-import { billingAdminRoutes } from './billing-admin-routes.ts';
 import { createBillingDocuments } from './billing-documents.ts';
 import { createBillingProfiles } from './billing-profile.ts';
 import { createViesRegistry, offlineRegistry } from './vies.ts';
-import { billingRoutes } from './billing-routes.ts';
 import { runBillingMonth, type BillingRunDeps, type RunOutcome } from './billing-run.ts';
 import type { SellerIdentity } from './invoice-pdf.ts';
 import type { MonthUsage } from './plans.ts';
@@ -62,10 +60,13 @@ export function createBillingModule(core: Core, deps: { metering: Pick<MeteringM
     profiles,
     plans,
     runMonth,
-    routes: async (app: Parameters<HavreModule['routes']>[0]) => {
-      await billingRoutes({ documents, subscriptions, priceChanges, profiles, db })(app);
-      await billingAdminRoutes({ documents, subscriptions, priceChanges })(app);
-    },
+    routes: lazyRoutes(async () => {
+      const [customer, admin] = await Promise.all([import('./billing-routes.ts'), import('./billing-admin-routes.ts')]);
+      return async (app) => {
+        await customer.billingRoutes({ documents, subscriptions, priceChanges, profiles, db })(app);
+        await admin.billingAdminRoutes({ documents, subscriptions, priceChanges })(app);
+      };
+    }),
     start: () => {
       let running: Promise<unknown> | null = null;
       let lastDay: string | null = null;

@@ -12,9 +12,18 @@
  * The PDF is streamed: the caller pipes the returned pdfkit document (a Readable) where it wants.
  * Helvetica (built in, WinAnsi) covers French accents and the euro sign; no font file is needed.
  */
-import PDFDocument from 'pdfkit';
+import { createRequire } from 'node:module';
+import type PDFDocument from 'pdfkit';
 import type { Locale } from '../../lib/locale.ts';
 import type { BillingDocumentsTable } from './billing-tables.ts';
+
+const require = createRequire(import.meta.url);
+let pdfkit: typeof PDFDocument | undefined;
+
+/** pdfkit and its font tables (about 25 MB of memory) are loaded with the first PDF drawn, not by every process importing this file. */
+function pdfDocumentClass(): typeof PDFDocument {
+  return (pdfkit ??= require('pdfkit') as typeof PDFDocument);
+}
 
 /** The seller as printed (config `billing.seller` + legal payment terms), snapshotted on every document. */
 export interface SellerIdentity {
@@ -96,7 +105,7 @@ export function renderInvoicePdf(input: InvoicePdfInput): PDFKit.PDFDocument {
   const seller = d.seller_identity as unknown as Partial<SellerIdentity>;
   const buyer = d.buyer;
   const title = `${d.kind === 'invoice' ? t.invoice : t.credit_note} ${d.number}`;
-  const pdf = new PDFDocument({ size: 'A4', margin: 50, info: { Title: title, Author: str(seller.name), Subject: title }, lang: locale });
+  const pdf = new (pdfDocumentClass())({ size: 'A4', margin: 50, info: { Title: title, Author: str(seller.name), Subject: title }, lang: locale });
   const left = 50;
   const right = pdf.page.width - 50;
   const width = right - left;

@@ -12,7 +12,7 @@
  * Background work of a node (`start`, every `deletion.tickMs`): `runDeletionJobs(deps, now)`.
  */
 import path from 'node:path';
-import type { Core, HavreModule } from '../../app.ts';
+import { lazyRoutes, type Core, type HavreModule } from '../../core.ts';
 import { storageRoot } from '../../config/config.ts';
 import { createFsStorage } from '../../lib/storage/fs-storage.ts';
 import type { BackupsModule } from '../backups/index.ts';
@@ -20,7 +20,6 @@ import type { FleetModule } from '../fleet/index.ts';
 import type { TenantsModule } from '../tenants/index.ts';
 import { runDeletionJobs, type DeletionDeps, type DeletionRunReport } from './deletion-jobs.ts';
 import { createDeletionRepo } from './deletion-repo.ts';
-import { deletionRoutes } from './deletion-routes.ts';
 import { createDeletionService, type DeletionService } from './deletion-service.ts';
 
 export type { DeletionService, DeletionRunReport };
@@ -55,7 +54,7 @@ export function createDeletionModule(
   const run = () => runDeletionJobs(jobDeps, clock.now());
 
   return {
-    routes: deletionRoutes(service),
+    routes: lazyRoutes(async () => (await import('./deletion-routes.ts')).deletionRoutes(service)),
     service,
     run,
     start: () => {

@@ -30,7 +30,7 @@ export function registerServerCommands(program: Command, run: CliRunner): void {
     .option('--name <name>', 'a name for the server (default: derived from region and address)')
     .option('--max-tenants <n>', 'how many tenant databases it may hold')
     .action((opts: { region: string; url: string; name?: string; maxTenants?: string }) =>
-      run(async ({ modules, print, say }) => {
+      run(['fleet'], async ({ modules, print, say }) => {
         let maxTenants: number | undefined;
         if (opts.maxTenants !== undefined) {
           maxTenants = Number(opts.maxTenants);
@@ -51,7 +51,7 @@ export function registerServerCommands(program: Command, run: CliRunner): void {
     .command('list')
     .description('list the registered database servers with their load')
     .action(() =>
-      run(async ({ modules, print }) => {
+      run(['fleet'], async ({ modules, print }) => {
         print(await modules.fleet.servers.list(), table);
       }),
     );

@@ -13,7 +13,7 @@ import { roleIdent } from './sql-names.ts';
 
 const PgClient = pg.Client;
 import type { Logger } from 'pino';
-import type { Core, HavreModule } from '../../app.ts';
+import { lazyRoutes, type Core, type HavreModule } from '../../core.ts';
 import type { Db, Trx } from '../../db/db.ts';
 import type { SecretBox } from '../../lib/crypto.ts';
 import { notFound } from '../../lib/errors.ts';
@@ -21,7 +21,6 @@ import { createAdminConnections, type AdminConnections } from './admin-connectio
 import { createTenantConnections, type ConnectionStats, type TenantTarget } from './connections.ts';
 import * as repo from './fleet-repo.ts';
 import { registerFleetMetrics } from './fleet-metrics.ts';
-import { fleetRoutes } from './fleet-routes.ts';
 import { createProvisioner, tenantPasswordContext, type Provisioner } from './provisioner.ts';
 import { createServerService, type AddedServerView, type AddServerInput, type ServerActor, type ServerView } from './servers.ts';
 import { readDatabaseUsage, type DatabaseUsage } from './database-usage.ts';
@@ -161,7 +160,7 @@ export function createFleetModule(core: Core, options: FleetOptions = {}): Fleet
   };
 
   return {
-    routes: fleetRoutes(servers),
+    routes: lazyRoutes(async () => (await import('./fleet-routes.ts')).fleetRoutes(servers)),
     // The stopper ends the warm-pool loop; connections are closed by `app.close` (closeAll), started or not.
     start: () => warmPool.start(),
     /** `fleet: true` when at least one registered server answers (or none is registered yet). */

@@ -10,7 +10,7 @@
  *   exponential back-off (`retryDelayMs`), or `failed` after MAX_ATTEMPTS. A failing message
  *   waits for its next attempt while later ones go out.
  */
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import { sql } from 'kysely';
 import type { Db, Executor } from '../../db/db.ts';
 import type { Clock } from '../../lib/clock.ts';
@@ -68,7 +68,12 @@ export function retryDelayMs(attempts: number): number {
 }
 
 export function createMailer(deps: { db: Db; clock: Clock; from: string; smtpUrl?: string | undefined; onError?: (err: unknown) => void }): Mailer {
-  const transport = deps.smtpUrl ? nodemailer.createTransport(deps.smtpUrl) : null;
+  const smtpUrl = deps.smtpUrl;
+  // nodemailer is loaded by the first delivery pass, not by every process that queues a message
+  // (the CLI) nor by a Havre without SMTP; an address it would refuse still stops the start.
+  if (smtpUrl && !/^(smtps?|direct):/i.test(smtpUrl)) throw new Error('mail.smtpUrl must be an smtp:// or smtps:// URL');
+  let transport: Promise<Transporter> | null = null;
+  const smtp = () => (transport ??= import('nodemailer').then((m) => m.default.createTransport(smtpUrl)));
 
   const present = (r: { id: string; to_address: string; template: string; locale: Locale; subject: string; status: string; created_at: Date; sent_at: Date | null }): OutboxEntry => ({
     id: r.id,
@@ -98,14 +103,15 @@ export function createMailer(deps: { db: Db; clock: Clock; from: string; smtpUrl
   };
 
   const deliverPending = async (limit = 20): Promise<number> => {
-    if (!transport) return 0;
+    if (!smtpUrl) return 0;
+    const transporter = await smtp();
     let sent = 0;
     for (let i = 0; i < limit; i++) {
       const msg = await claim();
       if (!msg) break;
       const attempts = msg.attempts + 1;
       try {
-        await transport.sendMail({ from: deps.from, to: msg.to_address, subject: msg.subject, text: msg.body_text });
+        await transporter.sendMail({ from: deps.from, to: msg.to_address, subject: msg.subject, text: msg.body_text });
         await deps.db
           .updateTable('mail_outbox')
           .set({ status: 'sent', sent_at: deps.clock.now(), attempts, locked_until: null, last_error: null })
@@ -144,12 +150,12 @@ export function createMailer(deps: { db: Db; clock: Clock; from: string; smtpUrl
           locale: message.locale,
           subject: message.subject,
           body_text: message.text,
-          transport: transport ? 'smtp' : 'outbox',
-          status: transport ? 'pending' : 'stored',
+          transport: smtpUrl ? 'smtp' : 'outbox',
+          status: smtpUrl ? 'pending' : 'stored',
           last_error: null,
           created_at: deps.clock.now(),
           sent_at: null,
-          next_attempt_at: transport ? deps.clock.now() : null,
+          next_attempt_at: smtpUrl ? deps.clock.now() : null,
           locked_until: null,
           dedupe_key: dedupeKey,
         })
@@ -178,7 +184,7 @@ export function createMailer(deps: { db: Db; clock: Clock; from: string; smtpUrl
     },
 
     startDelivery(intervalMs = 2000) {
-      if (!transport) return async () => {};
+      if (!smtpUrl) return async () => {};
       let running: Promise<unknown> = Promise.resolve();
       const timer = setInterval(() => {
         running = running.then(() => deliverPending().catch((err: unknown) => deps.onError?.(err)));
@@ -186,7 +192,7 @@ export function createMailer(deps: { db: Db; clock: Clock; from: string; smtpUrl
       return async () => {
         clearInterval(timer);
         await running;
-        transport.close();
+        await transport?.then((t) => t.close(), () => {});
       };
     },
   };

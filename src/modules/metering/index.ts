@@ -5,7 +5,7 @@
  * hour whichever node does it: the hour is the key).
  */
 import { z } from 'zod';
-import type { Core, HavreModule } from '../../app.ts';
+import type { Core, HavreModule } from '../../core.ts';
 import { storageRoot } from '../../config/config.ts';
 import { requireUser } from '../../http/auth.ts';
 import type { RoutePlugin, ZodTypeProvider } from '../../http/server.ts';

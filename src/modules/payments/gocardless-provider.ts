@@ -9,9 +9,10 @@
  * The SDK only knows GoCardless' live and sandbox hosts; `client` lets a caller hand in another
  * client with the same methods (the tests do: no network).
  */
-import { GoCardlessClient } from 'gocardless-nodejs/client';
-import { Environments } from 'gocardless-nodejs/constants';
-import { parse } from 'gocardless-nodejs/webhooks';
+import { createRequire } from 'node:module';
+import type * as GoCardlessClientModule from 'gocardless-nodejs/client';
+import type * as GoCardlessConstants from 'gocardless-nodejs/constants';
+import type * as GoCardlessWebhooks from 'gocardless-nodejs/webhooks';
 import { headerOf, InvalidWebhookSignature, providerId, type ChargeRequest, type ChargeResult, type PaymentProvider, type ProviderEvent } from './providers.ts';
 
 export interface GoCardlessSettings {
@@ -36,8 +37,18 @@ const SUCCEEDED = new Set(['confirmed', 'paid_out']);
 const FAILED = new Set(['failed', 'cancelled', 'charged_back', 'late_failure_settled']);
 const MANDATE_ENDED = new Set(['cancelled', 'failed', 'expired', 'blocked']);
 
+const require = createRequire(import.meta.url);
+
+/** The SDK client for `settings`; the SDK (about 25 MB of memory with its HTTP stack) is loaded only when GoCardless is configured. */
+function sdkClient(settings: GoCardlessSettings): GoCardlessApi {
+  const { GoCardlessClient } = require('gocardless-nodejs/client') as typeof GoCardlessClientModule;
+  const { Environments } = require('gocardless-nodejs/constants') as typeof GoCardlessConstants;
+  return new GoCardlessClient(settings.accessToken, settings.environment === 'live' ? Environments.Live : Environments.Sandbox) as unknown as GoCardlessApi;
+}
+
 export function createGoCardlessProvider(settings: GoCardlessSettings, client?: GoCardlessApi): GoCardlessProvider {
-  const api: GoCardlessApi = client ?? (new GoCardlessClient(settings.accessToken, settings.environment === 'live' ? Environments.Live : Environments.Sandbox) as unknown as GoCardlessApi);
+  const api: GoCardlessApi = client ?? sdkClient(settings);
+  const { parse } = require('gocardless-nodejs/webhooks') as typeof GoCardlessWebhooks;
 
   return {
     name: 'gocardless',

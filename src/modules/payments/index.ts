@@ -11,7 +11,7 @@
  *
  * Background work of a node (`start`, every `payments.dunning.tickMs`): `runDunning(deps, now)`.
  */
-import type { Core, HavreModule } from '../../app.ts';
+import { lazyRoutes, type Core, type HavreModule } from '../../core.ts';
 import type { BillingModule } from '../billing/index.ts';
 import type { DeletionModule } from '../deletion/index.ts';
 import type { TenantsModule } from '../tenants/index.ts';
@@ -19,7 +19,6 @@ import { runDunning, type DunningDeps, type DunningReport } from './dunning-jobs
 import { terminateForNonPayment } from './dunning-termination.ts';
 import { createGoCardlessProvider, type GoCardlessApi } from './gocardless-provider.ts';
 import { createLedger } from './payments-ledger.ts';
-import { paymentsRoutes } from './payments-routes.ts';
 import { createPaymentsService, type PaymentsService } from './payments-service.ts';
 import { createStripeProvider } from './stripe-provider.ts';
 
@@ -54,7 +53,7 @@ export function createPaymentsModule(
   const run = () => runDunning(dunningDeps, clock.now());
 
   return {
-    routes: paymentsRoutes(service, db, { terminate }),
+    routes: lazyRoutes(async () => (await import('./payments-routes.ts')).paymentsRoutes(service, db, { terminate })),
     service,
     runDunning: run,
     start: () => {

@@ -6,7 +6,8 @@
  * cannot charge twice. Webhooks are verified by `stripe.webhooks.constructEvent` with the
  * endpoint's secret (timestamped HMAC, 5-minute tolerance against replays of old captures).
  */
-import Stripe from 'stripe';
+import { createRequire } from 'node:module';
+import type Stripe from 'stripe';
 import { headerOf, InvalidWebhookSignature, providerId, type ChargeRequest, type ChargeResult, type PaymentProvider, type ProviderEvent } from './providers.ts';
 
 export interface StripeSettings {
@@ -29,8 +30,12 @@ function stateOf(status: string): ChargeResult['state'] {
   return 'pending'; // processing, requires_action, requires_confirmation…
 }
 
+const require = createRequire(import.meta.url);
+
 export function createStripeProvider(settings: StripeSettings): StripeProvider {
-  const stripe = new Stripe(settings.secretKey, {
+  // The SDK (about 30 MB of memory) is loaded only when Stripe is configured.
+  const StripeSdk = require('stripe') as typeof Stripe;
+  const stripe = new StripeSdk(settings.secretKey, {
     ...(settings.host && { host: settings.host }),
     ...(settings.port && { port: settings.port }),
     ...(settings.protocol && { protocol: settings.protocol }),

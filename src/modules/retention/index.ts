@@ -7,12 +7,12 @@
  *   retention-report.ts            the live proof per rule
  *   retention-cli.ts               `havre retention report|run [--as-of]`
  *
- * Modules register their categories: the accounts and mail ones are passed in by `createModules`;
+ * Modules register their categories: the accounts and mail ones are passed in by `wiring.ts`;
  * a module built later calls `registry.register(...)`. Background work (`start`): every
  * `retention.tickMs` a node claims the day (compare-and-set in the database: once a day across
  * every node) and runs the job at `clock.now()`.
  */
-import type { Core, HavreModule } from '../../app.ts';
+import type { Core, HavreModule } from '../../core.ts';
 import type { Config } from '../../config/config.ts';
 import { conflict } from '../../lib/errors.ts';
 import { createRetentionRegistry, type RetentionCategory, type RetentionRegistry } from './retention-registry.ts';

@@ -42,7 +42,7 @@ export function registerRetentionCommands(program: Command, run: CliRunner): voi
     .command('report')
     .description('for each rule: the oldest record still under it (a live query) against its period, and when the rule last ran')
     .action(() =>
-      run(async ({ modules, core, print }) => {
+      run(['retention'], async ({ modules, core, print }) => {
         const report = await modules.retention.report(core.clock.now());
         print(report, (r) => [`retention rules at ${r.at}:`, ...r.rules.map(reportLine), r.ok ? 'every enforced rule holds' : 'SOME RULES DO NOT HOLD'].join('\n'));
         if (!report.ok) process.exitCode = EXIT_RULES_BROKEN;
@@ -54,7 +54,7 @@ export function registerRetentionCommands(program: Command, run: CliRunner): voi
     .description('apply every enabled rule now, in bounded batches, with evidence; --as-of only on a disposable installation')
     .option('--as-of <date>', 'simulate this day (YYYY-MM-DD): deletes for real what is past its period then; disposable installations only')
     .action((opts: { asOf?: string }) =>
-      run(async ({ modules, core, print }) => {
+      run(['retention'], async ({ modules, core, print }) => {
         const result = opts.asOf ? await modules.retention.simulate(parseAsOf(opts.asOf)) : await modules.retention.run(core.clock.now());
         print(result, (r) => [`retention run ${r.runId}${opts.asOf ? ` (simulated as of ${opts.asOf})` : ''}:`, ...r.outcomes.map(outcomeLine)].join('\n'));
         if (result.outcomes.some((o) => o.status !== 'ok')) process.exitCode = EXIT_RULES_BROKEN;

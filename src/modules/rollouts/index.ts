@@ -13,11 +13,10 @@
  * do now (a notice period over, a retry due, a dead worker's lease expired) are resumed here, so
  * nobody has to run `havre rollout` again by hand.
  */
-import type { Core, HavreModule } from '../../app.ts';
+import { lazyRoutes, type Core, type HavreModule } from '../../core.ts';
 import { WORKSPACE_MIGRATIONS, type TenantMigration } from '../workspace/tenant-schema.ts';
 import type { WorkspaceModule } from '../workspace/index.ts';
 import { createRolloutsRepo } from './rollouts-repo.ts';
-import { rolloutsRoutes } from './rollouts-routes.ts';
 import { createSecurityService, type SecurityService } from './rollouts-security.ts';
 import { createRolloutService, type RolloutDeps, type RolloutService } from './rollouts-service.ts';
 
@@ -81,7 +80,7 @@ export function createRolloutsModule(core: Core, deps: { workspace: Pick<Workspa
   }
 
   return {
-    routes: rolloutsRoutes({ service, security, runInBackground }),
+    routes: lazyRoutes(async () => (await import('./rollouts-routes.ts')).rolloutsRoutes({ service, security, runInBackground })),
     start: () => {
       const tick = () => void resumeDue().catch((err: unknown) => core.logger.warn({ err }, 'resuming due rollouts failed'));
       const timer = setInterval(tick, resumeIntervalMs);

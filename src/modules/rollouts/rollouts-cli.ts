@@ -52,7 +52,7 @@ export function registerRolloutCommands(program: Command, run: CliRunner): void 
     .option('--security', 'the release is a security fix: every tenant within 5 business days, except written deferrals (SEC-5)')
     .option('--released-at <date>', 'when the security fix was released, if before this rollout (SEC-5 clock)')
     .action((opts: RolloutOptions) =>
-      run(async ({ modules, print, say }) => {
+      run(['rollouts', 'fleet'], async ({ modules, print, say }) => {
         const { service } = modules.rollouts;
         try {
           const batchSize = wholeNumber('--batch', opts.batch);
@@ -88,7 +88,7 @@ export function registerRolloutCommands(program: Command, run: CliRunner): void 
     .description('running and recent rollouts with their progress, or one rollout with its failed and deferred tenants')
     .argument('[id]', 'a rollout id')
     .action((id: string | undefined) =>
-      run(async ({ modules, print }) => {
+      run(['rollouts'], async ({ modules, print }) => {
         const { service } = modules.rollouts;
         if (id) {
           print(presentDetails(await service.progress(id)), (d) =>
@@ -109,7 +109,7 @@ export function registerRolloutCommands(program: Command, run: CliRunner): void 
     .description('SEC-5 report of a release: per tenant, updated when, against the 5-business-day deadline')
     .argument('<version>', 'release (schema) version')
     .action((version: string) =>
-      run(async ({ modules, print }) => {
+      run(['rollouts'], async ({ modules, print }) => {
         print(presentReport(await modules.rollouts.security.report(wholeNumber('<version>', version)!)), reportText);
       }),
     );
@@ -122,7 +122,7 @@ export function registerRolloutCommands(program: Command, run: CliRunner): void 
     .requiredOption('--reference <text>', 'reference or summary of the written request')
     .option('--until <date>', 'last day (Paris, YYYY-MM-DD) the request covers (default: until further notice)')
     .action((opts: { tenant: string; version: string; reference: string; until?: string }) =>
-      run(async ({ modules, print }) => {
+      run(['rollouts'], async ({ modules, print }) => {
         const row = await modules.rollouts.security.recordDeferral({ tenantId: opts.tenant, version: wholeNumber('--version', opts.version)!, reference: opts.reference, until: opts.until ?? null, actor: CLI });
         print(presentDeferral(row), (d) => `recorded: tenant ${d.tenantId} defers version ${d.version}${d.until ? ` until ${d.until}` : ''} (${d.reference})`);
       }),

@@ -3,7 +3,7 @@
  * a child process can load them too): workspace migration sets with extra test versions, and a
  * rollouts module built on a test context with its clock as the time source.
  */
-import type { Core } from '../../app.ts';
+import type { Core } from '../../core.ts';
 import { LATEST_SCHEMA_VERSION, parseMigration, WORKSPACE_MIGRATIONS, type TenantMigration } from '../workspace/tenant-schema.ts';
 import type { WorkspaceModule } from '../workspace/index.ts';
 import { createRolloutsModule, type RolloutsModule, type RolloutsOptions } from './index.ts';

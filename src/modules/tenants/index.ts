@@ -9,11 +9,10 @@
  *   tenants-presenters.ts   whitelisted views (API, CLI) and their schemas
  *   tenants-cli.ts          `havre tenant list|show|create|suspend|resume`
  */
-import type { Core, HavreModule } from '../../app.ts';
+import { lazyRoutes, type Core, type HavreModule } from '../../core.ts';
 import type { FleetModule } from '../fleet/index.ts';
 import { createTenantsRepo } from './tenants-repo.ts';
 import { invalidating } from '../../http/auth-cache.ts';
-import { tenantsRoutes } from './tenants-routes.ts';
 import { createTenantsService, type TenantsService } from './tenants-service.ts';
 
 export type { TenantsService };
@@ -34,5 +33,5 @@ export function createTenantsModule(core: Core, deps: { fleet: Pick<FleetModule,
     fleet: deps.fleet,
     settings: core.config.tenants,
   });
-  return { routes: tenantsRoutes(service), service };
+  return { routes: lazyRoutes(async () => (await import('./tenants-routes.ts')).tenantsRoutes(service)), service };
 }

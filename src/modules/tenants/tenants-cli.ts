@@ -18,7 +18,7 @@ export function registerTenantCommands(program: Command, run: CliRunner): void {
     .option('--state <state>', `only tenants in this state (${TENANT_STATES.join(', ')})`)
     .option('--region <code>', 'only tenants of this region')
     .action((opts: { customer?: string; state?: string; region?: string }) =>
-      run(async ({ modules, print }) => {
+      run(['tenants'], async ({ modules, print }) => {
         if (opts.state !== undefined && !isTenantState(opts.state)) throw badRequest('invalid_state', `--state takes one of: ${TENANT_STATES.join(', ')}`);
         const list = await modules.tenants.service.list({
           ...(opts.customer && { customerId: opts.customer }),
@@ -34,7 +34,7 @@ export function registerTenantCommands(program: Command, run: CliRunner): void {
     .description('show a tenant and its lifecycle history')
     .argument('<id>', 'tenant id')
     .action((id: string) =>
-      run(async ({ modules, print }) => {
+      run(['tenants'], async ({ modules, print }) => {
         const t = await modules.tenants.service.get(id);
         const transitions = (await modules.tenants.service.transitions(t.id)).map(presentAdminTransition);
         print({ ...presentAdminTenant(t), transitions }, ({ transitions: history, ...view }) => tenantDetails(view, history));
@@ -48,7 +48,7 @@ export function registerTenantCommands(program: Command, run: CliRunner): void {
     .requiredOption('--name <name>', 'tenant name')
     .option('--region <code>', 'region of its database server (default: the configured default region)')
     .action((opts: { customer: string; name: string; region?: string }) =>
-      run(async ({ modules, print }) => {
+      run(['tenants', 'fleet'], async ({ modules, print }) => {
         try {
           const { tenant: t } = await modules.tenants.service.create({ customerId: opts.customer, name: opts.name, ...(opts.region && { region: opts.region }), actor: CLI });
           print(presentAdminTenant(t), (v) => `created tenant ${v.id} "${v.name}" in ${v.region} on ${v.server ?? '-'} (${v.state}, trial ends ${v.trialEndsAt ?? '-'})`);
@@ -64,7 +64,7 @@ export function registerTenantCommands(program: Command, run: CliRunner): void {
     .argument('<id>', 'tenant id')
     .requiredOption('--reason <text>', 'why (recorded in the history and the audit log)')
     .action((id: string, opts: { reason: string }) =>
-      run(async ({ modules, print }) => {
+      run(['tenants'], async ({ modules, print }) => {
         const t = await modules.tenants.service.suspend(id, { actor: CLI, reason: opts.reason });
         print(presentAdminTenant(t), (v) => `tenant ${v.id} is now ${v.state}`);
       }),
@@ -76,7 +76,7 @@ export function registerTenantCommands(program: Command, run: CliRunner): void {
     .argument('<id>', 'tenant id')
     .option('--reason <text>', 'why (recorded in the history and the audit log)')
     .action((id: string, opts: { reason?: string }) =>
-      run(async ({ modules, print }) => {
+      run(['tenants'], async ({ modules, print }) => {
         const t = await modules.tenants.service.resume(id, { actor: CLI, reason: opts.reason ?? null });
         print(presentAdminTenant(t), (v) => `tenant ${v.id} is now ${v.state}`);
       }),

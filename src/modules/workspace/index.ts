@@ -11,16 +11,12 @@
  *   settings.ts            the workspace settings (administrators and owners change them)
  */
 import type pg from 'pg';
-import type { Core, HavreModule } from '../../app.ts';
-import type { RoutePlugin } from '../../http/server.ts';
+import { lazyRoutes, type Core, type HavreModule } from '../../core.ts';
 import type { Clock } from '../../lib/clock.ts';
 import type { FleetModule } from '../fleet/index.ts';
 import { storageRoot } from '../../config/config.ts';
 import { createFsStorage } from '../../lib/storage/fs-storage.ts';
-import { workspaceAttachmentRoutes } from './attachments-routes.ts';
 import { createAttachmentService } from './attachments-service.ts';
-import { workspaceReceivablesRoutes } from './receivables-routes.ts';
-import { workspaceRecordRoutes } from './records-routes.ts';
 import { createReminderService, tenantNameFrom } from './reminders.ts';
 import { LATEST_SCHEMA_VERSION, MIN_SERVED_SCHEMA_VERSION, upgradeTenantSchema, WORKSPACE_MIGRATIONS, type TenantMigration, type UpgradeResult } from './tenant-schema.ts';
 import { createWorkspaceAccess, type WorkspaceAccess } from './workspace-access.ts';
@@ -55,16 +51,21 @@ export function createWorkspaceModule(core: Core, deps: { fleet: Pick<FleetModul
     upgrade: async (id) => (await upgrade(id)).to,
     minSchemaVersion: MIN_SERVED_SCHEMA_VERSION,
   });
-  // One plugin per part of the workspace.
-  const plugins: RoutePlugin[] = [
-    workspaceRecordRoutes(access, core.clock),
-    workspaceReceivablesRoutes(access, createReminderService({ mailer: core.mailer, clock: core.clock, tenantName: tenantNameFrom(core.db) }), core.clock),
-    workspaceAttachmentRoutes(access, createAttachmentService({ access, storage: createFsStorage(storageRoot(core.config)), withTenant: (id, fn) => fleet.connections.withTenant(id, fn), clock: core.clock, maxBytes: core.config.workspace.attachments.maxBytes, logger: core.logger }), core.clock),
-  ];
+  const reminders = createReminderService({ mailer: core.mailer, clock: core.clock, tenantName: tenantNameFrom(core.db) });
+  const attachments = createAttachmentService({ access, storage: createFsStorage(storageRoot(core.config)), withTenant: (id, fn) => fleet.connections.withTenant(id, fn), clock: core.clock, maxBytes: core.config.workspace.attachments.maxBytes, logger: core.logger });
   return {
-    routes: async (app) => {
-      for (const plugin of plugins) await plugin(app);
-    },
+    // One plugin per part of the workspace.
+    routes: lazyRoutes(async () => {
+      const [records, receivables, files] = await Promise.all([import('./records-routes.ts'), import('./receivables-routes.ts'), import('./attachments-routes.ts')]);
+      const plugins = [
+        records.workspaceRecordRoutes(access, core.clock),
+        receivables.workspaceReceivablesRoutes(access, reminders, core.clock),
+        files.workspaceAttachmentRoutes(access, attachments, core.clock),
+      ];
+      return async (app) => {
+        for (const plugin of plugins) await plugin(app);
+      };
+    }),
     access,
     upgrade,
   };
