@@ -22,7 +22,6 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { fillWorkspace, MB } from './workspace-fill.ts';
-import { hashStream } from '../src/modules/backups/fan-out.ts';
 import { partKey } from '../src/modules/backups/backup-writer.ts';
 import { pgEnvironment, tableFacts } from '../src/modules/backups/pg-process.ts';
 import { machine, startBenchHavre, type BenchResult } from './bench-kit.ts';
@@ -326,7 +325,7 @@ export async function run(log: (line: string) => void): Promise<BenchResult> {
     const readBackMs: Record<string, number> = {};
     for (const store of modules.backups.stores) {
       c0 = performance.now();
-      await hashStream((await store.get(partKey(tenant.id, backup.id, 'database'))).body);
+      await store.digest(partKey(tenant.id, backup.id, 'database'));
       readBackMs[store.name] = Math.round(performance.now() - c0);
     }
 
@@ -464,7 +463,7 @@ export async function run(log: (line: string) => void): Promise<BenchResult> {
       '',
       `Havre's database part: ${r1(manifest.parts.database.plainSize / MB)} MiB of pg_dump archive, ${r1(manifest.parts.database.size / MB)} MiB encrypted, written twice; all parts stored: ${r1(Number(backup.size_bytes) / MB)} MiB per location. The CLI reported its take itself (inside the process, start-up excluded) at ${cliResult.seconds.toFixed(1)} s (${c.takeOnlyMibPerS} MiB/s); start-up and shut-down of the process are the rest of its ${s(c.ms)} s.`,
       '',
-      `Components, each run again on its own after the runs above (outside any ratio; in the take they overlap: the checksums run on the snapshot's connection while pg_dump streams, and the copies are read back in parallel, so they do not add up): per-table row counts and checksums (\`hash_record_extended\`) ${s(checksumsMs)} s; reading back and hashing the stored database part ${Object.entries(readBackMs).map(([k, ms]) => `${k} ${s(ms)} s`).join(', ')} (just written, so from a warm page cache: a lower bound).`,
+      `Components, each run again on its own after the runs above (outside any ratio; in the take they overlap: once pg_dump is done, the checksums run on the snapshot's connection while the copies are read back in parallel, so they do not add up): per-table row counts and checksums (\`hash_record_extended\`) ${s(checksumsMs)} s; reading back and hashing the stored database part ${Object.entries(readBackMs).map(([k, ms]) => `${k} ${s(ms)} s`).join(', ')} (just written, so from a warm page cache: a lower bound).`,
       '',
       '**Throughput** (target ≥ 0.9 × raw, judged against the mean of the two raw runs bracketing each Havre run; the ratio to the faster of the two is given as well):',
       '',
@@ -488,7 +487,7 @@ export async function run(log: (line: string) => void): Promise<BenchResult> {
       '## What each side does',
       '',
       '- **raw pg_dump**: `pg_dump -Fc -Z1 --no-privileges` as the tenant role (PG* environment, as pg-process.ts does), its stdout straight to /dev/null (no bytes through Node).',
-      "- **Havre take**: claims the backup row (lease), ensures the tenant's data key, opens a REPEATABLE READ snapshot as the tenant role and exports it; runs `pg_dump -Fc -Z1 --no-privileges --no-sync --snapshot=…` and, at the same time on the snapshot's connection, every table's row count and `hash_record_extended` checksum (a full scan of every table); streams pg_dump's bytes through Node: AES-256-GCM chunks, SHA-256, written to **two** locations at once (write-once files, fsync'd); the files part (tar, empty here) and the manifest likewise; then reads **every copy back** from both locations, in parallel, and hashes it; records copies, the audit entry.",
+      "- **Havre take**: claims the backup row (lease), ensures the tenant's data key, opens a REPEATABLE READ snapshot as the tenant role and exports it; runs `pg_dump -Fc -Z1 --no-privileges --no-sync --snapshot=…` (under coreutils' `stdbuf --output=1M`, so that it writes 1 MiB at a time) and streams its bytes through Node: AES-256-GCM chunks, SHA-256, written to **two** locations at once (write-once files, flushed to disk as they grow and fsync'd); the files part (tar, empty here) likewise; then, still in the snapshot, every table's row count and `hash_record_extended` checksum (a full scan of every table) while **every copy is read back** from both locations and hashed; the manifest is stored and read back the same way; records copies, the audit entry.",
       '- **`havre backup run --tenant`**: the same take, in a fresh Node process started as an operator starts it (`node src/cli/havre.ts`, HAVRE_HOME / HAVRE_DATABASE_URL / HAVRE_MASTER_KEY of this bench, HAVRE_LOG_LEVEL=warn): loads the configuration, checks migrations, builds the core and modules, takes the backup, closes its pools and exits. Its wall time includes all of that.',
       '- **raw pg_restore**: the raw dump file into a fresh empty database as the server admin, with the flags Havre uses (one transaction, objects owned by the connecting role); creating and dropping that database are timed apart and not included.',
       "- **Havre verify**: creates a scratch database; reads every stored copy back and checks its SHA-256 while it streams the first copy of the database part, decrypting, into `pg_restore` (same flags); recomputes every table's row count and checksum in the restored database and compares them with the manifest; reads the files part; drops the scratch database — all of it timed.",

@@ -12,7 +12,7 @@
  *       `describeTables`, `countRows`, `readRows` cursor, `csvLine`, 64 KiB batches), the bytes
  *       counted and discarded — exactly what the raw side does with COPY's bytes.
  *  (a2) The CSV part of the archive as the export writes it: (a1) plus, per table, a SHA-256 of
- *       the entry and a deflated yazl zip entry, the zip hashed and written to a file, fsynced.
+ *       the entry and a deflated zip entry (src/lib/zip), the zip hashed and written to a file, fsynced.
  *  (b)  The complete archive through `portability.exports.start(…)` / `done` (the path of the
  *       API and of `havre export`).
  *
@@ -26,11 +26,11 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { fillWorkspace, MB } from './workspace-fill.ts';
-import yazl from 'yazl';
+import { ZipWriter } from '../src/lib/zip/zip-writer.ts';
 import { countRows, describeTables, ident } from '../src/modules/portability/tenant-tables.ts';
 import { addCsvEntry, tableCsv } from '../src/modules/portability/export-writer.ts';
 import { machine, startBenchHavre, type BenchResult } from './bench-kit.ts';
@@ -254,16 +254,16 @@ export async function exportBench(log: (line: string) => void, scale = 1): Promi
               }
             } else {
               const file = path.join(tmp, 'csv-part.zip');
-              const zip = new yazl.ZipFile();
+              const zip = new ZipWriter();
               const whole = hashing();
-              const written = pipeline(zip.outputStream as unknown as Readable, whole.stream, createWriteStream(file, { flags: 'wx' }));
+              const written = pipeline(zip.output, whole.stream, createWriteStream(file, { flags: 'wx' }));
               for (const table of tables) {
-                // 'stored': the same entries not deflated (yazl compressionLevel 0), for the compression choice.
+                // 'stored': the same entries not deflated (level 0), for the compression choice.
                 const fact = await addCsvEntry(zip, client, table, new Date(), counts.get(table.name) ?? null, undefined, ...(mode === 'stored' ? [0] : []));
                 rows.n += fact.rows;
                 csvBytes += fact.size;
               }
-              zip.end();
+              await zip.finish();
               await written;
               const handle = await open(file, 'r+');
               await handle.sync().finally(() => handle.close());
@@ -398,7 +398,7 @@ export async function exportBench(log: (line: string) => void, scale = 1): Promi
       `| (b) complete archive, all four formats (raw 3 & 4) | ${ratios.b_completeArchive.overMean} | ${ratios.b_completeArchive.overFaster} | ${met(json.targets.bMet)} |`,
       ...('a2s_csvStored' in ratios && ratios.a2s_csvStored ? [`| (a2s) CSV part of the archive, entries stored — not the export's setting (raw 4 & 5) | ${ratios.a2s_csvStored.overMean} | ${ratios.a2s_csvStored.overFaster} | — |`] : []),
       '',
-      `**Why (a2)**: the issue compares a "full CSV export" with raw COPY. Havre has no CSV-only export: \`exports.start\` always writes the four formats into one zip, so (b) does about four times the work of COPY (each table is read four times, once per format, plus one \`count(*)\` of each). (a2) is the export's own code path for its CSV files, in the export's snapshot with its settings, \`describeTables\` and \`countRows\`: ${OWN_CSV_PATH ? "export-writer.ts's `addCsvEntry` for every table (COPY of the export's SELECT through pg-copy-streams, LF → CRLF, SHA-256, deflated yazl entry), the zip hashed, written and fsynced. (a1) is its `tableCsv` with the bytes counted and discarded, the same as the raw side does with COPY's bytes." : "the `readRows` cursor (FETCH 2000, to_char for timestamps), `csvLine`, 64 KiB batches, a SHA-256 per entry, a deflated yazl entry (yazl's default level), the zip hashed, written and fsynced — reproduced in the bench because export-writer.ts has no CSV-only entry point at this commit (its `batched` and `hashing` helpers are copied verbatim). (a1) leaves out the zip, hashing and disk: only reading and formatting, the same as the raw side which discards COPY's bytes."} (b) is what a customer actually waits for.`,
+      `**Why (a2)**: the issue compares a "full CSV export" with raw COPY. Havre has no CSV-only export: \`exports.start\` always writes the four formats into one zip, so (b) does about four times the work of COPY (each table is read four times, once per format, plus one \`count(*)\` of each). (a2) is the export's own code path for its CSV files, in the export's snapshot with its settings, \`describeTables\` and \`countRows\`: ${OWN_CSV_PATH ? "export-writer.ts's `addCsvEntry` for every table (COPY of the export's SELECT through pg-copy-streams, LF → CRLF, SHA-256, a zip entry deflated in 1 MiB blocks on the thread pool by src/lib/zip/zip-writer.ts), the zip hashed, written and fsynced. (a1) is its `tableCsv` with the bytes counted and discarded, the same as the raw side does with COPY's bytes." : "the `readRows` cursor (FETCH 2000, to_char for timestamps), `csvLine`, 64 KiB batches, a SHA-256 per entry, a deflated yazl entry (yazl's default level), the zip hashed, written and fsynced — reproduced in the bench because export-writer.ts has no CSV-only entry point at this commit (its `batched` and `hashing` helpers are copied verbatim). (a1) leaves out the zip, hashing and disk: only reading and formatting, the same as the raw side which discards COPY's bytes."} (b) is what a customer actually waits for.`,
       '',
       `\`countRows\` (a \`count(*)\` of every table, done by the export before writing) took ${s(a1.value.countRowsMs)} s in (a1) and ${s(a2.value.countRowsMs)} s in (a2); it is included in their times.`,
       '',

@@ -6,7 +6,7 @@
  * apostrophe: these files are meant to be opened in office software, and some values (a browser's
  * user agent, a mail subject) were not typed by the member.
  */
-import yazl from 'yazl';
+import { ZipWriter } from '../../lib/zip/zip-writer.ts';
 import { EXPORT_SECTIONS, type DataRecord, type ExportSection, type MemberDataExport } from './member-data.ts';
 
 /** File names of the sections, in kebab case. */
@@ -49,10 +49,13 @@ export function sectionCsv(section: ExportSection, rows: DataRecord[]): string {
 
 /** Every section as its CSV file, plus `export.json`, in one zip (streamed). */
 export function exportZip(data: MemberDataExport): NodeJS.ReadableStream {
-  const zip = new yazl.ZipFile();
+  const zip = new ZipWriter();
   const mtime = new Date(data.generatedAt);
-  for (const section of EXPORT_SECTIONS) zip.addBuffer(Buffer.from(sectionCsv(section, data[section]), 'utf8'), SECTION_FILES[section], { mtime });
-  zip.addBuffer(Buffer.from(JSON.stringify(data, null, 2), 'utf8'), 'export.json', { mtime });
-  zip.end();
-  return zip.outputStream;
+  const level = 6;
+  void (async () => {
+    for (const section of EXPORT_SECTIONS) await zip.addEntry(SECTION_FILES[section], [Buffer.from(sectionCsv(section, data[section]), 'utf8')], { mtime, level });
+    await zip.addEntry('export.json', [Buffer.from(JSON.stringify(data, null, 2), 'utf8')], { mtime, level });
+    await zip.finish();
+  })().catch((err: unknown) => zip.abort(err as Error));
+  return zip.output;
 }

@@ -13,23 +13,24 @@
  * PostgreSQL's own `COPY (SELECT …) TO STDOUT (FORMAT csv, HEADER)` streamed through, for the others
  * through a cursor — and each entry is hashed while it passes, so the manifest (written last) costs
  * no second read. The caller reads inside ONE repeatable-read transaction: every format shows the
- * same data. Entries are deflated at level 1, zlib's fastest (bench/results/export.md: the CSV
- * shrinks about 2.9 times instead of 3.2 at yazl's default level 6, which costs some three times
- * the CPU); attachments and the workbook (deflated inside) are stored.
+ * same data. Entries are deflated at level 1, zlib's fastest (the CSV shrinks about 2.9 times
+ * instead of 3.2 at level 6, for a third of the CPU), by src/lib/zip/zip-writer.ts: in 1 MiB
+ * blocks on the thread pool, alongside the reading; attachments and the workbook (deflated inside)
+ * are stored.
  */
 import { createHash } from 'node:crypto';
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import yazl from 'yazl';
+import { ZipWriter } from '../../lib/zip/zip-writer.ts';
 import { exportReadme } from './export-readme.ts';
 import { CsvRecordEnds, jsonLine, SHEET_HEAD, SHEET_TAIL, sheetName, workbookParts, XLSX_MAX_ROWS, xlsxRow, xmlHead, xmlRow, XML_TAIL, type ColumnInfo } from './formats.ts';
 import { readRows, selectRows, type TableInfo } from './tenant-tables.ts';
 
 export const MANIFEST_FORMAT = 'havre-export';
 export const MANIFEST_VERSION = 1;
-/** yazl's compressionLevel for every deflated entry: zlib's fastest. */
+/** The deflate level of every compressed entry: zlib's fastest. */
 export const DEFLATE_LEVEL = 1;
 
 export interface FileFact {
@@ -102,7 +103,7 @@ export function attachmentPath(id: string, fileName: string): string {
   return `attachments/${id}/${safe}`;
 }
 
-/** A pass-through that hashes and counts what goes through. */
+/** A pass-through that hashes and counts what goes through (the whole archive). */
 function hashing(): { stream: Transform; fact: () => { size: number; sha256: string } } {
   const hash = createHash('sha256');
   let size = 0;
@@ -133,14 +134,21 @@ async function* batched(lines: AsyncIterable<string>): AsyncGenerator<Buffer> {
 }
 
 /**
- * Adds one entry to `zip` and resolves once all of `source` went through (with its size and
- * SHA-256). Entries must be added one after another: yazl writes them in order.
+ * Adds one entry to `zip` and resolves once all of `source` is in (with its size and SHA-256).
+ * Entries are added one after another: a zip is written in order.
  */
-async function addEntry(zip: yazl.ZipFile, path: string, source: AsyncIterable<Buffer> | Iterable<Buffer> | NodeJS.ReadableStream, mtime: Date, compressionLevel = DEFLATE_LEVEL): Promise<FileFact> {
-  const { stream, fact } = hashing();
-  zip.addReadStream(stream, path, { mtime, compressionLevel });
-  await pipeline(source as AsyncIterable<Buffer>, stream);
-  return { path, ...fact() };
+async function addEntry(zip: ZipWriter, path: string, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, mtime: Date, level = DEFLATE_LEVEL): Promise<FileFact> {
+  const hash = createHash('sha256');
+  let size = 0;
+  async function* hashed(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of source) {
+      hash.update(chunk);
+      size += chunk.length;
+      yield chunk;
+    }
+  }
+  await zip.addEntry(path, hashed(), { mtime, level });
+  return { path, size, sha256: hash.digest('hex') };
 }
 
 /**
@@ -180,24 +188,23 @@ export async function* tableCsv(client: pg.ClientBase, table: TableInfo, onRows?
  * holds `expectedRows` data rows (the manifest's count, taken in the same snapshot).
  * `compressionLevel` is for the benchmark's comparison; the export uses DEFLATE_LEVEL.
  */
-export async function addCsvEntry(zip: yazl.ZipFile, client: pg.ClientBase, table: TableInfo, mtime: Date, expectedRows: number | null, onRows?: (rows: number) => Promise<void> | void, compressionLevel = DEFLATE_LEVEL): Promise<FileFact & { rows: number }> {
+export async function addCsvEntry(zip: ZipWriter, client: pg.ClientBase, table: TableInfo, mtime: Date, expectedRows: number | null, onRows?: (rows: number) => Promise<void> | void, level = DEFLATE_LEVEL): Promise<FileFact & { rows: number }> {
   let rows = 0;
   const source = tableCsv(client, table, (n) => {
     rows += n;
     return onRows?.(n);
   });
-  const fact = await addEntry(zip, `csv/${table.name}.csv`, source, mtime, compressionLevel);
+  const fact = await addEntry(zip, `csv/${table.name}.csv`, source, mtime, level);
   if (expectedRows !== null && rows !== expectedRows) throw new Error(`csv/${table.name}.csv holds ${rows} rows where the table counted ${expectedRows} in the same snapshot`);
   return { ...fact, rows };
 }
 
 /** Writes the archive into `out`; resolves with its size, SHA-256 and manifest once `out` has every byte. */
 export async function writeArchive(input: ArchiveInput, out: Writable): Promise<{ sizeBytes: number; sha256: string; manifest: ExportManifest }> {
-  const zip = new yazl.ZipFile();
+  const zip = new ZipWriter();
   const whole = hashing();
-  const written = pipeline(zip.outputStream as unknown as Readable, whole.stream, out);
-  const fail = (err: unknown) => (zip.outputStream as unknown as Readable).destroy(err as Error);
-  zip.on('error', fail);
+  const written = pipeline(zip.output, whole.stream, out);
+  const fail = (err: unknown) => zip.abort(err as Error);
   try {
     const manifest = await fillArchive(input, zip);
     await written;
@@ -210,7 +217,7 @@ export async function writeArchive(input: ArchiveInput, out: Writable): Promise<
   }
 }
 
-async function fillArchive(input: ArchiveInput, zip: yazl.ZipFile): Promise<ExportManifest> {
+async function fillArchive(input: ArchiveInput, zip: ZipWriter): Promise<ExportManifest> {
   const { client, tables, counts, takenAt: mtime } = input;
   const files: FileFact[] = [];
   const rowsTotal = 4 * tables.reduce((sum, t) => sum + (counts.get(t.name) ?? 0), 0);
@@ -287,18 +294,17 @@ async function fillArchive(input: ArchiveInput, zip: yazl.ZipFile): Promise<Expo
     attachments,
     files,
   };
-  zip.addBuffer(Buffer.from(JSON.stringify(manifest, null, 2) + '\n'), 'manifest.json', { mtime, compressionLevel: DEFLATE_LEVEL });
-  zip.end();
+  await zip.addEntry('manifest.json', [Buffer.from(JSON.stringify(manifest, null, 2) + '\n')], { mtime, level: DEFLATE_LEVEL });
+  await zip.finish();
   return manifest;
 }
 
 /** havre.xlsx: a zip inside the zip, its sheets streamed one after another. */
-async function writeWorkbook(input: ArchiveInput, zip: yazl.ZipFile, sheetsOf: Map<string, string[]>, progress: ExportProgress, report: () => Promise<void>): Promise<FileFact> {
-  const book = new yazl.ZipFile();
+async function writeWorkbook(input: ArchiveInput, zip: ZipWriter, sheetsOf: Map<string, string[]>, progress: ExportProgress, report: () => Promise<void>): Promise<FileFact> {
+  const book = new ZipWriter();
   // Its parts are deflated inside; deflating the workbook again would cost CPU for nothing.
-  const entry = addEntry(zip, 'havre.xlsx', book.outputStream, input.takenAt, 0);
-  const failBook = (err: unknown) => (book.outputStream as unknown as Readable).destroy(err as Error);
-  book.on('error', failBook);
+  const entry = addEntry(zip, 'havre.xlsx', book.output, input.takenAt, 0);
+  const failBook = (err: unknown) => book.abort(err as Error);
   try {
     const sheets: string[] = [];
     for (const table of input.tables) {
@@ -330,8 +336,8 @@ async function writeWorkbook(input: ArchiveInput, zip: yazl.ZipFile, sheetsOf: M
       progress.tablesDone++;
       await report();
     }
-    for (const [path, text] of Object.entries(workbookParts(sheets))) book.addBuffer(Buffer.from(text), path, { mtime: input.takenAt, compressionLevel: DEFLATE_LEVEL });
-    book.end();
+    for (const [path, text] of Object.entries(workbookParts(sheets))) await book.addEntry(path, [Buffer.from(text)], { mtime: input.takenAt, level: DEFLATE_LEVEL });
+    await book.finish();
     return await entry;
   } catch (err) {
     failBook(err);
@@ -341,7 +347,7 @@ async function writeWorkbook(input: ArchiveInput, zip: yazl.ZipFile, sheetsOf: M
 }
 
 /** attachments/<id>/<name>: each file checked against its row (size, SHA-256) on the way. */
-async function addAttachments(input: ArchiveInput, zip: yazl.ZipFile, files: FileFact[]): Promise<ManifestAttachment[]> {
+async function addAttachments(input: ArchiveInput, zip: ZipWriter, files: FileFact[]): Promise<ManifestAttachment[]> {
   const listing: TableInfo = {
     name: 'attachments',
     primaryKey: ['id'],
@@ -353,7 +359,7 @@ async function addAttachments(input: ArchiveInput, zip: yazl.ZipFile, files: Fil
   for await (const [id, fileName, size, sha256] of readRows(input.client, listing, 200) as AsyncGenerator<string[]>) {
     const path = attachmentPath(id!, fileName!);
     const body = await input.openAttachment(id!);
-    const fact = await addEntry(zip, path, body, input.takenAt, 0);
+    const fact = await addEntry(zip, path, body as AsyncIterable<Uint8Array>, input.takenAt, 0);
     if (fact.sha256 !== sha256 || fact.size !== Number(size)) throw new Error(`attachment ${id} does not match its record in storage (size or SHA-256 differs): the export stops rather than ship a damaged file`);
     files.push(fact);
     out.push({ id: id!, fileName: fileName!, path, size: fact.size, sha256: fact.sha256 });
