@@ -3,12 +3,9 @@
  * PostgreSQL's COPY on two cores), where yazl was the bottleneck: it computes CRC-32 in JavaScript
  * and deflates each entry through one zlib stream, 16 KiB at a time, one core at a time.
  *
- * Here the CRC is Node's native `zlib.crc32`, and an entry is deflated the way `pigz --independent`
- * does it: its bytes are cut into blocks of `blockBytes`, each compressed on its own on libuv's
- * threadpool (`zlib.deflateRaw`, async), `parallelBlocks` at a time. Each block but the last ends
- * with a sync flush: its output is then byte-aligned, not final, and refers to nothing before it,
- * so the outputs written in order form one valid deflate stream. The cost is a few bytes per block
- * and no matches across block boundaries (well under 1% at 1 MiB blocks).
+ * Here the CRC is Node's native `zlib.crc32`, and an entry is deflated in independent blocks of
+ * `blockBytes` on libuv's thread pool, `parallelBlocks` at a time (block-deflate.ts: one valid
+ * deflate stream, well under 1% larger than a single stream's at 1 MiB blocks).
  *
  * The archive comes out of `output`, a Readable whose backpressure holds the writer back: at most
  * `parallelBlocks` blocks are compressed or waiting to be written, so memory stays at about
@@ -16,12 +13,10 @@
  * Record layouts: zip-format.ts.
  */
 import { Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import { asBuffer, blockDeflate } from './block-deflate.ts';
 import { centralHeader, dataDescriptor, dosDateTime, endRecords, entryName, localHeader, METHOD_DEFLATE, METHOD_STORED, ZIP64_LIMIT, type WrittenEntry } from './zip-format.ts';
 
-const deflateRaw = promisify(zlib.deflateRaw);
-const noop = () => {};
 
 /** What an entry turned out to be once written: the export's manifest and checks use these. */
 export interface ZipEntryFacts {
@@ -154,55 +149,12 @@ export class ZipWriter {
     entry.compressedSize = entry.size;
   }
 
-  /**
-   * Cuts `source` into blocks and deflates them in parallel, writing their outputs in order. A full
-   * block is sent off only once a further byte arrives, so that the entry's last block, whatever
-   * its size, is the one compressed with Z_FINISH (an empty entry: one empty final block).
-   */
+  /** Deflates `source` in parallel blocks (block-deflate.ts), writing their outputs in order. */
   async #writeDeflated(entry: WrittenEntry, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, level: number): Promise<void> {
-    const blockBytes = this.#blockBytes;
-    // Output buffers of a quarter block: few threadpool round trips, little memory held by slices.
-    const chunkSize = Math.max(16 * 1024, Math.min(blockBytes, 1024 * 1024) >> 2);
-    /** Per block sent off and not yet written: the promise that it is written. */
-    const inFlight: Promise<void>[] = [];
-    let written: Promise<void> = Promise.resolve();
-
-    const send = async (block: Buffer, last: boolean): Promise<void> => {
-      if (inFlight.length >= this.#parallelBlocks) await inFlight.shift();
-      const finishFlush = last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH;
-      const compressed = deflateRaw(block, { level, finishFlush, chunkSize });
-      compressed.catch(noop); // awaited below, in order; this only keeps it from being "unhandled"
-      written = written.then(async () => {
-        const output = await compressed;
-        entry.compressedSize += output.length;
-        await this.#write(output);
-      });
-      written.catch(noop);
-      inFlight.push(written);
-    };
-
-    // The bytes not sent off yet, at most one block (and one chunk) of them; joined only to cut.
-    let parts: Buffer[] = [];
-    let partBytes = 0;
-    for await (const raw of source) {
-      if (this.#failure) throw this.#failure;
-      const chunk = asBuffer(raw);
-      if (chunk.length === 0) continue;
-      entry.crc32 = zlib.crc32(chunk, entry.crc32);
-      entry.size += chunk.length;
-      parts.push(chunk);
-      partBytes += chunk.length;
-      if (partBytes <= blockBytes) continue;
-      let rest = parts.length === 1 ? chunk : Buffer.concat(parts, partBytes);
-      while (rest.length > blockBytes) {
-        await send(rest.subarray(0, blockBytes), false);
-        rest = rest.subarray(blockBytes);
-      }
-      parts = [rest];
-      partBytes = rest.length;
+    for await (const output of blockDeflate(source, { level, blockBytes: this.#blockBytes, parallelBlocks: this.#parallelBlocks }, entry)) {
+      entry.compressedSize += output.length;
+      await this.#write(output);
     }
-    await send(parts.length === 1 ? parts[0]! : Buffer.concat(parts, partBytes), true);
-    await written;
   }
 
   /** Pushes `chunk` into `output`, and waits while `output` holds more than its high-water mark. */
@@ -232,11 +184,4 @@ export class ZipWriter {
 function positiveInteger(option: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`ZipWriter: ${option} must be a positive integer, not ${value}`);
   return value;
-}
-
-/** A Buffer over the same memory (no copy); strings are refused rather than guessed at. */
-function asBuffer(chunk: Uint8Array): Buffer {
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (!(chunk instanceof Uint8Array)) throw new TypeError(`ZIP entry sources must yield bytes (Uint8Array), not ${typeof chunk}`);
-  return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 }
