@@ -160,7 +160,7 @@ async function addEntry(zip: ZipWriter, path: string, source: AsyncIterable<Uint
  * rows each chunk ended. Throws if the CSV ends inside a quoted field.
  */
 export async function* tableCsv(client: pg.ClientBase, table: TableInfo, onRows?: (rows: number) => Promise<void> | void): AsyncGenerator<Buffer> {
-  const copy = client.query(copyTo(`COPY (${selectRows(table)}) TO STDOUT WITH (FORMAT csv, HEADER true)`));
+  const copy = client.query(copyTo(`COPY (${selectRows(table, true)}) TO STDOUT WITH (FORMAT csv, HEADER true)`));
   const ends = new CsvRecordEnds();
   let complete = false;
   try {

@@ -103,7 +103,7 @@ export function dependencyOrder(tables: readonly TableInfo[]): TableInfo[] {
  * text costs a third of `to_char` (bench/results/export.md) and keeps what `to_char` loses: `BC`
  * (written ` BC`, which PostgreSQL reads back) and `infinity`.
  */
-function textExpr(column: ColumnInfo): string {
+function textExpr(column: ColumnInfo, forCopy: boolean): string {
   const c = ident(column.name);
   switch (column.kind) {
     case 'timestamptz':
@@ -111,9 +111,15 @@ function textExpr(column: ColumnInfo): string {
     case 'timestamp':
       return `replace(replace(${c}::text, ' ', 'T'), 'TBC', ' BC')`;
     default:
-      return `${c}::text`;
+      // COPY writes a value with its type's output function, which for these types is exactly
+      // their `::text` (not so for boolean: `t` vs `true`, nor char(n): padded): the cast is
+      // then only needed where the rows come back to Node (pg would parse typed values).
+      return forCopy && SAME_TEXT_IN_COPY.test(column.type) ? c : `${c}::text`;
   }
 }
+
+/** Types (as `format_type` names them) whose COPY text is their `::text`. */
+const SAME_TEXT_IN_COPY = /^(uuid|text|character varying(\(\d+\))?|smallint|integer|bigint|numeric(\(\d+(,\d+)?\))?|date|jsonb?)$/;
 
 /**
  * The SELECT every format of an export reads `table` with: each column's text (named after the
@@ -122,9 +128,10 @@ function textExpr(column: ColumnInfo): string {
  * storage order: an ORDER BY the primary key made PostgreSQL walk the key's index and fetch rows
  * all over the table (random UUID keys), which took a third of a 1 GB export's time. Every format
  * reads in the same read-only snapshot, where each read of a table returns the same rows.
+ * `forCopy`: for `COPY (…) TO STDOUT`, whose text of each value is the same without the casts.
  */
-export function selectRows(table: TableInfo): string {
-  return `SELECT ${table.columns.map((c) => `${textExpr(c)} AS ${ident(c.name)}`).join(', ')} FROM ${ident(table.name)} AS t`;
+export function selectRows(table: TableInfo, forCopy = false): string {
+  return `SELECT ${table.columns.map((c) => `${textExpr(c, forCopy)} AS ${ident(c.name)}`).join(', ')} FROM ${ident(table.name)} AS t`;
 }
 
 /**
