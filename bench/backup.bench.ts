@@ -21,7 +21,7 @@ import { mkdtemp, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { fillWorkspace, MB } from './workspace-fill.ts';
+import { filledBenchTenant, MB } from './workspace-fill.ts';
 import { partKey } from '../src/modules/backups/backup-writer.ts';
 import { pgEnvironment, tableFacts } from '../src/modules/backups/pg-process.ts';
 import { machine, startBenchHavre, type BenchResult } from './bench-kit.ts';
@@ -238,32 +238,9 @@ export async function run(log: (line: string) => void): Promise<BenchResult> {
   const noteLoad = (phase: string) => (loads[phase] = os.loadavg().map((l) => Math.round(l * 100) / 100));
   try {
     const { core, modules } = havre;
-    const serverUrl = havre.servers[0]!.url('postgres');
-    await modules.fleet.servers.add({ name: 'bench-fr', region: 'fr', adminUrl: serverUrl, maxTenants: 100 });
-    const now = new Date();
-    const customer = await core.db.insertInto('customers').values({ name: 'Bench SAS', country: 'FR', postal_address: null, contact_user_id: null, dpo_name: null, dpo_email: null, created_at: now, updated_at: now }).returning('id').executeTakeFirstOrThrow();
-    await modules.tenants.service.create({ customerId: customer.id, name: 'Bench backup', region: 'fr', actor: { type: 'cli' } });
-    const tenant = await core.db
-      .selectFrom('tenants')
-      .innerJoin('tenant_databases', 'tenant_databases.id', 'tenants.tenant_database_id')
-      .select(['tenants.id as id', 'tenant_databases.id as databaseId', 'tenant_databases.database_name as databaseName', 'tenant_databases.role_name as roleName'])
-      .where('tenants.customer_id', '=', customer.id)
-      .executeTakeFirstOrThrow();
-
-    // 1. ≥ 1 GiB of records, as the tenant role (admin connection, SET ROLE), in a few big statements.
-    const url = new URL(serverUrl);
-    url.pathname = `/${tenant.databaseName}`;
-    const admin = new pg.Client({ connectionString: url.toString() });
-    await admin.connect();
+    // 1. ≥ 1 GiB of records, as the tenant role, in a few big statements (workspace-fill.ts).
+    const { tenant, serverUrl, admin, fillMs, notes } = await filledBenchTenant(havre, 'Bench backup', { companies: COMPANIES, contacts: CONTACTS, notesPerBatch: NOTES_PER_BATCH, maxNoteBatches: MAX_NOTE_BATCHES, minBytes: MIN_BYTES }, log);
     const size = async () => Number((await admin.query<{ s: string }>('SELECT pg_database_size(current_database())::text AS s')).rows[0]!.s);
-    const t = performance.now();
-    await admin.query(`SET ROLE ${tenant.roleName}`);
-    const { notes } = await fillWorkspace(admin, { companies: COMPANIES, contacts: CONTACTS, notesPerBatch: NOTES_PER_BATCH, maxNoteBatches: MAX_NOTE_BATCHES, minBytes: MIN_BYTES }, log);
-    await admin.query('RESET ROLE');
-    log('VACUUM ANALYZE, CHECKPOINT');
-    await admin.query('VACUUM ANALYZE');
-    await admin.query('CHECKPOINT');
-    const fillMs = performance.now() - t;
     const dbBytes = await size();
     const tableSizes = (
       await admin.query<{ name: string; rows: string; bytes: string }>(

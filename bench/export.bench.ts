@@ -21,18 +21,16 @@
  * discarded. Node's RSS (and heapUsed/external) is sampled every 100 ms during every run.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { fillWorkspace, MB } from './workspace-fill.ts';
+import { filledBenchTenant, MB } from './workspace-fill.ts';
 import { ZipWriter } from '../src/lib/zip/zip-writer.ts';
 import { countRows, describeTables, ident } from '../src/modules/portability/tenant-tables.ts';
-import { addCsvEntry, tableCsv } from '../src/modules/portability/export-writer.ts';
+import { addCsvEntry, hashing, tableCsv } from '../src/modules/portability/export-writer.ts';
 import { machine, startBenchHavre, type BenchResult } from './bench-kit.ts';
 
 /** The CSV path measured is the export's own (export-writer.ts `tableCsv` / `addCsvEntry`). */
@@ -113,19 +111,6 @@ async function copyOut(client: pg.Client, sqlText: string): Promise<number> {
   return q.bytes;
 }
 
-/** The export's `hashing` pass-through (export-writer.ts, not exported). */
-function hashing(): { stream: Transform; fact: () => { size: number; sha256: string } } {
-  const hash = createHash('sha256');
-  let size = 0;
-  const stream = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      hash.update(chunk);
-      size += chunk.length;
-      callback(null, chunk);
-    },
-  });
-  return { stream, fact: () => ({ size, sha256: hash.digest('hex') }) };
-}
 
 /** As the export's `build` opens its snapshot. */
 async function exportSnapshot(client: pg.ClientBase): Promise<void> {
@@ -162,33 +147,10 @@ export async function exportBench(log: (line: string) => void, scale = 1): Promi
   const havre = await startBenchHavre({ regionServers: 1, config: { tenants: { warmPoolSize: 0 } }, log });
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'havre-bench-export-'));
   try {
-    const { core, modules } = havre;
-    const serverUrl = havre.servers[0]!.url('postgres');
-    await modules.fleet.servers.add({ name: 'bench-fr', region: 'fr', adminUrl: serverUrl, maxTenants: 100 });
-    const now = new Date();
-    const customer = await core.db.insertInto('customers').values({ name: 'Bench SAS', country: 'FR', postal_address: null, contact_user_id: null, dpo_name: null, dpo_email: null, created_at: now, updated_at: now }).returning('id').executeTakeFirstOrThrow();
-    await modules.tenants.service.create({ customerId: customer.id, name: 'Bench export', region: 'fr', actor: { type: 'cli' } });
-    const tenant = await core.db
-      .selectFrom('tenants')
-      .innerJoin('tenant_databases', 'tenant_databases.id', 'tenants.tenant_database_id')
-      .select(['tenants.id as id', 'tenant_databases.id as databaseId', 'tenant_databases.database_name as databaseName', 'tenant_databases.role_name as roleName'])
-      .where('tenants.customer_id', '=', customer.id)
-      .executeTakeFirstOrThrow();
-
-    // 1. ≥ 1 GiB of records, as the tenant role (admin connection, SET ROLE), as backup.bench.ts.
-    const url = new URL(serverUrl);
-    url.pathname = `/${tenant.databaseName}`;
-    const admin = new pg.Client({ connectionString: url.toString() });
-    await admin.connect();
+    const { modules } = havre;
+    // 1. ≥ 1 GiB of records, as the tenant role, in a few big statements (workspace-fill.ts).
+    const { tenant, admin, fillMs } = await filledBenchTenant(havre, 'Bench export', { companies: nCompanies, contacts: nContacts, notesPerBatch: nNotes, maxNoteBatches: MAX_NOTE_BATCHES, minBytes: MIN }, log);
     const size = async () => Number((await admin.query<{ s: string }>('SELECT pg_database_size(current_database())::text AS s')).rows[0]!.s);
-    const tFill = performance.now();
-    await admin.query(`SET ROLE ${tenant.roleName}`);
-    await fillWorkspace(admin, { companies: nCompanies, contacts: nContacts, notesPerBatch: nNotes, maxNoteBatches: MAX_NOTE_BATCHES, minBytes: MIN }, log);
-    await admin.query('RESET ROLE');
-    log('VACUUM ANALYZE, CHECKPOINT');
-    await admin.query('VACUUM ANALYZE');
-    await admin.query('CHECKPOINT');
-    const fillMs = performance.now() - tFill;
     const dbBytes = await size();
     const tableSizes = (
       await admin.query<{ name: string; rows: string; bytes: string; heap: string }>(

@@ -3,7 +3,8 @@
  * (backup, export): companies, contacts and notes of plausible French text, inserted in a few big
  * statements on a connection already acting as the tenant role.
  */
-import type pg from 'pg';
+import pg from 'pg';
+import type { BenchHavre } from './bench-kit.ts';
 
 export const MB = 2 ** 20;
 
@@ -78,4 +79,43 @@ export async function fillWorkspace(admin: pg.Client, sizes: FillSizes, log: (li
     noteBatches++;
   }
   return { notes: noteBatches * sizes.notesPerBatch, noteBatches };
+}
+
+export interface BenchTenant {
+  id: string;
+  databaseId: string;
+  databaseName: string;
+  roleName: string;
+}
+
+/**
+ * A tenant of a new customer on a new `bench-fr` server (the first region server of `havre`), its
+ * workspace filled to `sizes` as the tenant role (admin connection, SET ROLE), then VACUUM ANALYZE
+ * and CHECKPOINT. `admin` stays connected to the tenant database as the server admin (for sizes).
+ */
+export async function filledBenchTenant(havre: BenchHavre, name: string, sizes: FillSizes, log: (line: string) => void): Promise<{ tenant: BenchTenant; serverUrl: string; admin: pg.Client; fillMs: number; notes: number }> {
+  const { core, modules } = havre;
+  const serverUrl = havre.servers[0]!.url('postgres');
+  await modules.fleet.servers.add({ name: 'bench-fr', region: 'fr', adminUrl: serverUrl, maxTenants: 100 });
+  const now = new Date();
+  const customer = await core.db.insertInto('customers').values({ name: 'Bench SAS', country: 'FR', postal_address: null, contact_user_id: null, dpo_name: null, dpo_email: null, created_at: now, updated_at: now }).returning('id').executeTakeFirstOrThrow();
+  await modules.tenants.service.create({ customerId: customer.id, name, region: 'fr', actor: { type: 'cli' } });
+  const tenant = await core.db
+    .selectFrom('tenants')
+    .innerJoin('tenant_databases', 'tenant_databases.id', 'tenants.tenant_database_id')
+    .select(['tenants.id as id', 'tenant_databases.id as databaseId', 'tenant_databases.database_name as databaseName', 'tenant_databases.role_name as roleName'])
+    .where('tenants.customer_id', '=', customer.id)
+    .executeTakeFirstOrThrow();
+  const url = new URL(serverUrl);
+  url.pathname = `/${tenant.databaseName}`;
+  const admin = new pg.Client({ connectionString: url.toString() });
+  await admin.connect();
+  const t = performance.now();
+  await admin.query(`SET ROLE ${tenant.roleName}`);
+  const { notes } = await fillWorkspace(admin, sizes, log);
+  await admin.query('RESET ROLE');
+  log('VACUUM ANALYZE, CHECKPOINT');
+  await admin.query('VACUUM ANALYZE');
+  await admin.query('CHECKPOINT');
+  return { tenant, serverUrl, admin, fillMs: performance.now() - t, notes };
 }

@@ -103,8 +103,8 @@ export function attachmentPath(id: string, fileName: string): string {
   return `attachments/${id}/${safe}`;
 }
 
-/** A pass-through that hashes and counts what goes through (the whole archive). */
-function hashing(): { stream: Transform; fact: () => { size: number; sha256: string } } {
+/** A pass-through that hashes and counts what goes through (the whole archive; the bench's too). */
+export function hashing(): { stream: Transform; fact: () => { size: number; sha256: string } } {
   const hash = createHash('sha256');
   let size = 0;
   const stream = new Transform({
