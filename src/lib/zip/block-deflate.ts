@@ -1,18 +1,17 @@
 /**
- * Deflate on every core: the input is cut into blocks, each compressed on its own on libuv's
- * thread pool (`zlib.deflateRaw`, async), several at once, and their outputs are passed on in
- * order. Every block but the last ends with a sync flush, which leaves it byte-aligned and
- * without references to earlier blocks, so the outputs concatenated form ONE valid raw deflate
- * stream (what `pigz --independent` does). At 1 MiB blocks the size is within a fraction of a
+ * Deflate on every core: the input is cut into blocks, each compressed on its own on a worker
+ * thread (deflate-workers.ts), several at once, and their outputs are passed on in order. Every
+ * block but the last ends with a sync flush, which leaves it byte-aligned and without references
+ * to earlier blocks, so the outputs concatenated form ONE valid raw deflate stream (what
+ * `pigz --independent` does). At 1 MiB blocks the size is within a fraction of a
  * percent of one stream's.
  *
  * Why: one zlib stream compresses 16 KiB at a time on one thread; an export of a 1 GB tenant
  * spent seconds waiting on it (bench/results/export.md).
  */
 import zlib from 'node:zlib';
-import { promisify } from 'node:util';
+import { deflateBlock } from './deflate-workers.ts';
 
-const deflateRaw = promisify(zlib.deflateRaw) as (buffer: Buffer, options: zlib.ZlibOptions) => Promise<Buffer>;
 const noop = () => {};
 
 export interface BlockDeflateOptions {
@@ -49,11 +48,9 @@ export async function* blockDeflate(source: AsyncIterable<Uint8Array> | Iterable
   if (!Number.isInteger(level) || level < 0 || level > 9) throw new RangeError(`deflate level must be an integer from 0 to 9, not ${level}`);
   const blockBytes = options.blockBytes ?? 1024 * 1024;
   const parallel = options.parallelBlocks ?? 4;
-  // Output buffers of a quarter block: few thread-pool round trips, little memory held by slices.
-  const chunkSize = Math.max(16 * 1024, Math.min(blockBytes, 1024 * 1024) >> 2);
   const pending: Promise<Buffer>[] = [];
   const send = (block: Buffer, last: boolean) => {
-    const compressed = deflateRaw(block, { level, chunkSize, finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH });
+    const compressed = deflateBlock(block, level, last);
     compressed.catch(noop); // awaited in order below; this only keeps a failure from being "unhandled" meanwhile
     pending.push(compressed);
   };

@@ -4,7 +4,7 @@
  * and deflates each entry through one zlib stream, 16 KiB at a time, one core at a time.
  *
  * Here the CRC is Node's native `zlib.crc32`, and an entry is deflated in independent blocks of
- * `blockBytes` on libuv's thread pool, `parallelBlocks` at a time (block-deflate.ts: one valid
+ * `blockBytes` on worker threads, `parallelBlocks` at a time (block-deflate.ts: one valid
  * deflate stream, well under 1% larger than a single stream's at 1 MiB blocks).
  *
  * The archive comes out of `output`, a Readable whose backpressure holds the writer back: at most
@@ -32,7 +32,7 @@ export interface ZipEntryFacts {
 export interface ZipWriterOptions {
   /** Uncompressed bytes per independently deflated block; default 1 MiB. */
   blockBytes?: number;
-  /** Blocks compressed (or waiting to be written) at once; default 4, libuv's threadpool size. */
+  /** Blocks compressed (or waiting to be written) at once; default 4. */
   parallelBlocks?: number;
   /** For tests only: sizes and offsets from this value on use ZIP64 fields (default 0xFFFFFFFF). */
   zip64Threshold?: number;

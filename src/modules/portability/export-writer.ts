@@ -15,7 +15,7 @@
  * no second read. The caller reads inside ONE repeatable-read transaction: every format shows the
  * same data. Entries are deflated at level 1, zlib's fastest (the CSV shrinks about 2.9 times
  * instead of 3.2 at level 6, for a third of the CPU), by src/lib/zip/zip-writer.ts: in 1 MiB
- * blocks on the thread pool, alongside the reading; attachments and the workbook (deflated inside)
+ * blocks on worker threads, alongside the reading; attachments and the workbook (deflated inside)
  * are stored.
  */
 import { createHash } from 'node:crypto';
