@@ -46,6 +46,17 @@ export function sha256Hex(input: string | Buffer): string {
   return createHash('sha256').update(input).digest('hex');
 }
 
+/** SHA-256 (hex) and size of a stream of bytes, read to the end (a stored object read back). */
+export async function hashStream(body: AsyncIterable<Uint8Array | Buffer>): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of body) {
+    hash.update(chunk);
+    size += chunk.length;
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
 /** Constant-time comparison of two strings. */
 export function safeEqual(a: string, b: string): boolean {
   const ba = Buffer.from(a);

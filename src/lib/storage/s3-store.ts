@@ -24,7 +24,7 @@
  *   without VersionId only adds a delete marker and keeps paying for the bytes), and `deleteMutable`
  *   removes every version of a key escrow object, or crypto-shredding (BKP-7) would be a pretence.
  */
-import { createHash } from 'node:crypto';
+import { hashStream } from '../crypto.ts';
 import { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
@@ -215,14 +215,7 @@ export function createS3Store({ name, bucket, prefix = '', client, clock, partSi
     },
 
     async digest(key) {
-      const { body } = await store.get(key);
-      const hash = createHash('sha256');
-      let size = 0;
-      for await (const chunk of body as AsyncIterable<Buffer>) {
-        hash.update(chunk);
-        size += chunk.length;
-      }
-      return { size, sha256: hash.digest('hex') };
+      return hashStream((await store.get(key)).body);
     },
 
     async get(key, options) {

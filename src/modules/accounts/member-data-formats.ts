@@ -51,7 +51,7 @@ export function sectionCsv(section: ExportSection, rows: DataRecord[]): string {
 export function exportZip(data: MemberDataExport): NodeJS.ReadableStream {
   const zip = new ZipWriter();
   const mtime = new Date(data.generatedAt);
-  const level = 6;
+  const level = 6; // zlib's default: a member's files are small, size matters more than CPU here
   void (async () => {
     for (const section of EXPORT_SECTIONS) await zip.addEntry(SECTION_FILES[section], [Buffer.from(sectionCsv(section, data[section]), 'utf8')], { mtime, level });
     await zip.addEntry('export.json', [Buffer.from(JSON.stringify(data, null, 2), 'utf8')], { mtime, level });

@@ -17,7 +17,7 @@ import { createRecord, createWorkspace, tenantQuery, type Workspace } from '../w
 import { escrowKey } from './backup-keys.ts';
 import { createBackupRestore } from './backup-restore.ts';
 import { partKey } from './backup-writer.ts';
-import { hashStream } from './fan-out.ts';
+import { hashStream } from '../../lib/crypto.ts';
 import { backupStores, createBackupsModule, type BackupsModule } from './index.ts';
 import type { BackupPart } from './backups-tables.ts';
 

@@ -71,17 +71,6 @@ export async function fanOut(source: AsyncIterable<Uint8Array>, sinks: readonly 
   return { sha256: hash.digest('hex'), size, results };
 }
 
-/** SHA-256 and size of a readable, read to the end. */
-export async function hashStream(body: Readable): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of body) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { sha256: hash.digest('hex'), size };
-}
-
 /** A pass-through that hashes what flows through it; `digest()` once it has ended. */
 export function hashing(): Transform & { digest(): string } {
   const hash = createHash('sha256');
