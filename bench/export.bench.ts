@@ -12,7 +12,9 @@
  *       `describeTables`, `countRows`, `readRows` cursor, `csvLine`, 64 KiB batches), the bytes
  *       counted and discarded — exactly what the raw side does with COPY's bytes.
  *  (a2) The CSV part of the archive as the export writes it: (a1) plus, per table, a SHA-256 of
- *       the entry and a deflated zip entry (src/lib/zip), the zip hashed and written to a file, fsynced.
+ *       the entry and a deflated zip entry (src/lib/zip: igzip when installed), the zip hashed and
+ *       written to a file, fsynced. Then, for the choices: (a2s) the same entries stored, (a2z)
+ *       deflated by zlib on worker threads (a machine without igzip).
  *  (b)  The complete archive through `portability.exports.start(…)` / `done` (the path of the
  *       API and of `havre export`).
  *
@@ -29,6 +31,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { filledBenchTenant, MB } from './workspace-fill.ts';
 import { ZipWriter } from '../src/lib/zip/zip-writer.ts';
+import { igzipAvailable } from '../src/lib/zip/igzip-deflate.ts';
 import { countRows, describeTables, ident } from '../src/modules/portability/tenant-tables.ts';
 import { addCsvEntry, hashing, tableCsv } from '../src/modules/portability/export-writer.ts';
 import { machine, startBenchHavre, type BenchResult } from './bench-kit.ts';
@@ -198,7 +201,7 @@ export async function exportBench(log: (line: string) => void, scale = 1): Promi
     };
 
     /** (a1)/(a2): the export's CSV path for every table, in the export's snapshot. */
-    const havreCsv = (mode: 'discard' | 'zip' | 'stored') =>
+    const havreCsv = (mode: 'discard' | 'zip' | 'stored' | 'zlib') =>
       sampled(() =>
         modules.fleet.connections.withTenantAsAdmin(tenant.databaseId, async (client): Promise<CsvRun> => {
           await exportSnapshot(client);
@@ -216,7 +219,8 @@ export async function exportBench(log: (line: string) => void, scale = 1): Promi
               }
             } else {
               const file = path.join(tmp, 'csv-part.zip');
-              const zip = new ZipWriter();
+              // 'zlib': the export's entries as a machine without igzip deflates them (worker threads).
+              const zip = new ZipWriter(mode === 'zlib' ? { deflater: 'zlib' } : {});
               const whole = hashing();
               const written = pipeline(zip.output, whole.stream, createWriteStream(file, { flags: 'wx' }));
               for (const table of tables) {
@@ -276,11 +280,17 @@ export async function exportBench(log: (line: string) => void, scale = 1): Promi
     const raw4 = await raw('4');
     let a2s: Awaited<ReturnType<typeof havreCsv>> | null = null;
     let raw5: Awaited<ReturnType<typeof raw>> | null = null;
+    let a2z: Awaited<ReturnType<typeof havreCsv>> | null = null;
+    let raw6: Awaited<ReturnType<typeof raw>> | null = null;
     if (OWN_CSV_PATH) {
       log('(a2s) the CSV part of the archive with the CSV entries stored (not deflated), for the compression choice');
       noteLoad('havreCsvStored');
       a2s = await havreCsv('stored');
       raw5 = await raw('5');
+      log('(a2z) the CSV part of the archive deflated by zlib on worker threads (what a machine without igzip does)');
+      noteLoad('havreCsvZlib');
+      a2z = await havreCsv('zlib');
+      raw6 = await raw('6');
     }
     noteLoad('end');
 
@@ -303,6 +313,7 @@ export async function exportBench(log: (line: string) => void, scale = 1): Promi
       a2_csvZip: ratio(a2.ms, raw2.ms, raw3.ms),
       b_completeArchive: ratio(b.ms, raw3.ms, raw4.ms),
       ...(a2s && raw5 ? { a2s_csvStored: ratio(a2s.ms, raw4.ms, raw5.ms) } : {}),
+      ...(a2z && raw5 && raw6 ? { a2z_csvZlib: ratio(a2z.ms, raw5.ms, raw6.ms) } : {}),
     };
     const json = {
       date: new Date().toISOString(),
@@ -314,6 +325,7 @@ export async function exportBench(log: (line: string) => void, scale = 1): Promi
       havre: {
         a1_csvDiscard: { ms: Math.round(a1.ms), rowsPerSecond: rowsPerS(a1.ms), csvBytes: a1.value.csvBytes, csvMiBPerSecond: mibPerS(a1.value.csvBytes, a1.ms), countRowsMs: Math.round(a1.value.countRowsMs), ...mem(a1) },
         ...(a2s ? { a2s_csvStored: { ms: Math.round(a2s.ms), rowsPerSecond: rowsPerS(a2s.ms), csvBytes: a2s.value.csvBytes, zipBytes: a2s.value.zipBytes, csvMiBPerSecond: mibPerS(a2s.value.csvBytes, a2s.ms), ...mem(a2s) } } : {}),
+        ...(a2z ? { a2z_csvZlib: { ms: Math.round(a2z.ms), rowsPerSecond: rowsPerS(a2z.ms), csvBytes: a2z.value.csvBytes, zipBytes: a2z.value.zipBytes, csvMiBPerSecond: mibPerS(a2z.value.csvBytes, a2z.ms), ...mem(a2z) } } : {}),
         a2_csvZip: { ms: Math.round(a2.ms), rowsPerSecond: rowsPerS(a2.ms), csvBytes: a2.value.csvBytes, zipBytes: a2.value.zipBytes, csvMiBPerSecond: mibPerS(a2.value.csvBytes, a2.ms), countRowsMs: Math.round(a2.value.countRowsMs), ...mem(a2) },
         b_completeArchive: { ms: Math.round(b.ms), rowsPerSecond: rowsPerS(b.ms), archiveBytes, archiveMiBPerSecond: mibPerS(archiveBytes, b.ms), rowsWrittenAllFormats: Number(row.rows_written), phases, ...mem(b) },
       },
@@ -350,6 +362,7 @@ export async function exportBench(log: (line: string) => void, scale = 1): Promi
       havreRow('**(b) complete archive** (`exports.start` → `done`: CSV + JSONL + XML + XLSX + README + manifest, fsync, rename)', b, archiveBytes, `${r1(archiveBytes / MB)} MiB archive`),
       rawRow('raw COPY 4', raw4),
       ...(a2s && raw5 ? [havreRow('(a2s) CSV part of the archive, CSV entries **stored** (compression choice only)', a2s, a2s.value.csvBytes, `${r1(a2s.value.csvBytes / MB)} MiB CSV → ${r1((a2s.value.zipBytes ?? 0) / MB)} MiB zip`), rawRow('raw COPY 5', raw5)] : []),
+      ...(a2z && raw6 ? [havreRow('(a2z) CSV part of the archive, deflated by **zlib** on worker threads (a machine without igzip)', a2z, a2z.value.csvBytes, `${r1(a2z.value.csvBytes / MB)} MiB CSV → ${r1((a2z.value.zipBytes ?? 0) / MB)} MiB zip`), rawRow('raw COPY 6', raw6)] : []),
       '',
       '## Ratios (raw time / Havre time, i.e. Havre throughput / raw throughput on the same rows)',
       '',
@@ -359,8 +372,9 @@ export async function exportBench(log: (line: string) => void, scale = 1): Promi
       `| **(a2) CSV part of the archive (raw 2 & 3) — the target is judged on this** | **${ratios.a2_csvZip.overMean}** | ${ratios.a2_csvZip.overFaster} | **${met(json.targets.a2Met)}** |`,
       `| (b) complete archive, all four formats (raw 3 & 4) | ${ratios.b_completeArchive.overMean} | ${ratios.b_completeArchive.overFaster} | ${met(json.targets.bMet)} |`,
       ...('a2s_csvStored' in ratios && ratios.a2s_csvStored ? [`| (a2s) CSV part of the archive, entries stored — not the export's setting (raw 4 & 5) | ${ratios.a2s_csvStored.overMean} | ${ratios.a2s_csvStored.overFaster} | — |`] : []),
+      ...('a2z_csvZlib' in ratios && ratios.a2z_csvZlib ? [`| (a2z) CSV part of the archive, zlib instead of igzip — the fallback (raw 5 & 6) | ${ratios.a2z_csvZlib.overMean} | ${ratios.a2z_csvZlib.overFaster} | — |`] : []),
       '',
-      `**Why (a2)**: the issue compares a "full CSV export" with raw COPY. Havre has no CSV-only export: \`exports.start\` always writes the four formats into one zip, so (b) does about four times the work of COPY (each table is read four times, once per format, plus one \`count(*)\` of each). (a2) is the export's own code path for its CSV files, in the export's snapshot with its settings, \`describeTables\` and \`countRows\`: ${OWN_CSV_PATH ? "export-writer.ts's `addCsvEntry` for every table (COPY of the export's SELECT through pg-copy-streams, LF → CRLF, SHA-256, a zip entry deflated in 1 MiB blocks on worker threads by src/lib/zip/zip-writer.ts), the zip hashed, written and fsynced. (a1) is its `tableCsv` with the bytes counted and discarded, the same as the raw side does with COPY's bytes." : "the `readRows` cursor (FETCH 2000, to_char for timestamps), `csvLine`, 64 KiB batches, a SHA-256 per entry, a deflated yazl entry (yazl's default level), the zip hashed, written and fsynced — reproduced in the bench because export-writer.ts has no CSV-only entry point at this commit (its `batched` and `hashing` helpers are copied verbatim). (a1) leaves out the zip, hashing and disk: only reading and formatting, the same as the raw side which discards COPY's bytes."} (b) is what a customer actually waits for.`,
+      `**Why (a2)**: the issue compares a "full CSV export" with raw COPY. Havre has no CSV-only export: \`exports.start\` always writes the four formats into one zip, so (b) does about four times the work of COPY (each table is read four times, once per format, plus one \`count(*)\` of each). (a2) is the export's own code path for its CSV files, in the export's snapshot with its settings, \`describeTables\` and \`countRows\`: ${OWN_CSV_PATH ? "export-writer.ts's `addCsvEntry` for every table (COPY of the export's SELECT through pg-copy-streams, LF → CRLF, SHA-256, a zip entry deflated at level 1 by ISA-L's `igzip` in a child process (src/lib/zip/igzip-deflate.ts, through zip-writer.ts; " + (igzipAvailable() ? 'installed here' : 'NOT installed here: zlib blocks on worker threads instead') + "), the zip hashed, written and fsynced. (a1) is its `tableCsv` with the bytes counted and discarded, the same as the raw side does with COPY's bytes." : "the `readRows` cursor (FETCH 2000, to_char for timestamps), `csvLine`, 64 KiB batches, a SHA-256 per entry, a deflated yazl entry (yazl's default level), the zip hashed, written and fsynced — reproduced in the bench because export-writer.ts has no CSV-only entry point at this commit (its `batched` and `hashing` helpers are copied verbatim). (a1) leaves out the zip, hashing and disk: only reading and formatting, the same as the raw side which discards COPY's bytes."} (b) is what a customer actually waits for.`,
       '',
       `\`countRows\` (a \`count(*)\` of every table, done by the export before writing) took ${s(a1.value.countRowsMs)} s in (a1) and ${s(a2.value.countRowsMs)} s in (a2); it is included in their times.`,
       '',

@@ -200,7 +200,7 @@ describe('ZipWriter', () => {
       chunks: fc.array(fc.oneof(fc.uint8Array({ maxLength: 3000 }), fc.constantFrom(new Uint8Array(5000).fill(97))), { maxLength: 6 }),
       level: fc.integer({ min: 0, max: 9 }),
     });
-    const options = fc.record({ blockBytes: fc.integer({ min: 1, max: 4096 }), parallelBlocks: fc.integer({ min: 1, max: 5 }) });
+    const options = fc.record({ blockBytes: fc.integer({ min: 1, max: 4096 }), parallelBlocks: fc.integer({ min: 1, max: 5 }), deflater: fc.constantFrom('auto' as const, 'zlib' as const, 'igzip' as const) });
     await fc.assert(
       fc.asyncProperty(fc.array(entry, { maxLength: 4 }), options, async (drawn, writerOptions) => {
         const entries = drawn.map((e, i) => ({ name: `dir/${i}.bin`, data: Buffer.concat(e.chunks), level: e.level }));
@@ -215,8 +215,8 @@ describe('ZipWriter', () => {
     );
   });
 
-  it('compresses, and its independent blocks inflate as one deflate stream', async () => {
-    const { zip, facts } = await writeZip([{ name: 'text.csv', data: text, level: 1, chunkBytes: 7777 }], { blockBytes: 64 * 1024 });
+  it.each(['zlib', 'igzip'] as const)('compresses with %s, and the entry inflates as one deflate stream (zlib: its independent blocks)', async (deflater) => {
+    const { zip, facts } = await writeZip([{ name: 'text.csv', data: text, level: 1, chunkBytes: 7777 }], { blockBytes: 64 * 1024, deflater });
     const [fact] = facts;
     expect(fact!.compressedSize).toBeLessThan(text.length / 3);
     const data = zip.subarray(30 + 'text.csv'.length, 30 + 'text.csv'.length + fact!.compressedSize);
@@ -287,9 +287,9 @@ describe('ZipWriter', () => {
     await expect(entry).rejects.toThrow('disk full');
   });
 
-  it.each([1, 0])('holds the source back while the output is not read (level %i)', async (level) => {
+  it.each([1, 0])('holds the source back while the output is not read (level %i, zlib blocks)', async (level) => {
     const blockBytes = 16 * 1024;
-    const writer = new ZipWriter({ blockBytes, parallelBlocks: 2 });
+    const writer = new ZipWriter({ blockBytes, parallelBlocks: 2, deflater: 'zlib' });
     const data = randomBytes(2 * 1024 * 1024);
     let yielded = 0;
     function* counted() {

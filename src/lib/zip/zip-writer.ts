@@ -3,9 +3,11 @@
  * PostgreSQL's COPY on two cores), where yazl was the bottleneck: it computes CRC-32 in JavaScript
  * and deflates each entry through one zlib stream, 16 KiB at a time, one core at a time.
  *
- * Here the CRC is Node's native `zlib.crc32`, and an entry is deflated in independent blocks of
- * `blockBytes` on worker threads, `parallelBlocks` at a time (block-deflate.ts: one valid
- * deflate stream, well under 1% larger than a single stream's at 1 MiB blocks).
+ * Here the CRC is Node's native `zlib.crc32`, and a level-1 entry is deflated by ISA-L's `igzip`
+ * in a child process when it is installed (igzip-deflate.ts: several times zlib's speed); other
+ * entries, or all of them without igzip, in independent blocks of `blockBytes` on worker threads,
+ * `parallelBlocks` at a time (block-deflate.ts: one valid deflate stream, well under 1% larger
+ * than a single stream's at 1 MiB blocks).
  *
  * The archive comes out of `output`, a Readable whose backpressure holds the writer back: at most
  * `parallelBlocks` blocks are compressed or waiting to be written, so memory stays at about
@@ -15,6 +17,7 @@
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { asBuffer, blockDeflate } from './block-deflate.ts';
+import { igzipAvailable, igzipDeflate } from './igzip-deflate.ts';
 import { centralHeader, dataDescriptor, dosDateTime, endRecords, entryName, localHeader, METHOD_DEFLATE, METHOD_STORED, ZIP64_LIMIT, type WrittenEntry } from './zip-format.ts';
 
 
@@ -36,6 +39,12 @@ export interface ZipWriterOptions {
   parallelBlocks?: number;
   /** For tests only: sizes and offsets from this value on use ZIP64 fields (default 0xFFFFFFFF). */
   zip64Threshold?: number;
+  /**
+   * Who deflates: `igzip` (ISA-L's command, igzip-deflate.ts: a child process per entry, several
+   * times faster than zlib at level 1) or `zlib` (blocks on worker threads). Default: igzip for
+   * level-1 entries when it is installed, zlib otherwise and for the other levels.
+   */
+  deflater?: 'auto' | 'zlib' | 'igzip';
 }
 
 export interface ZipEntryOptions {
@@ -56,6 +65,7 @@ export class ZipWriter {
   readonly #blockBytes: number;
   readonly #parallelBlocks: number;
   readonly #zip64Threshold: number;
+  readonly #deflater: 'auto' | 'zlib' | 'igzip';
   readonly #entries: WrittenEntry[] = [];
   /** Bytes pushed into `output` so far: the offset of the next record. */
   #offset = 0;
@@ -71,6 +81,8 @@ export class ZipWriter {
     this.#blockBytes = positiveInteger('blockBytes', options.blockBytes ?? 1024 * 1024);
     this.#parallelBlocks = positiveInteger('parallelBlocks', options.parallelBlocks ?? 4);
     this.#zip64Threshold = positiveInteger('zip64Threshold', options.zip64Threshold ?? ZIP64_LIMIT);
+    this.#deflater = options.deflater ?? 'auto';
+    if (!['auto', 'zlib', 'igzip'].includes(this.#deflater)) throw new RangeError(`ZipWriter: deflater must be auto, zlib or igzip, not ${String(this.#deflater)}`);
     this.output = new Readable({
       read: () => this.#wake(),
       destroy: (err, callback) => {
@@ -149,9 +161,11 @@ export class ZipWriter {
     entry.compressedSize = entry.size;
   }
 
-  /** Deflates `source` in parallel blocks (block-deflate.ts), writing their outputs in order. */
+  /** Deflates `source` with igzip or in parallel zlib blocks (see `deflater`), writing the output in order. */
   async #writeDeflated(entry: WrittenEntry, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, level: number): Promise<void> {
-    for await (const output of blockDeflate(source, { level, blockBytes: this.#blockBytes, parallelBlocks: this.#parallelBlocks }, entry)) {
+    const igzip = this.#deflater === 'igzip' || (this.#deflater === 'auto' && level === 1 && igzipAvailable());
+    const outputs = igzip ? igzipDeflate(source, level, entry) : blockDeflate(source, { level, blockBytes: this.#blockBytes, parallelBlocks: this.#parallelBlocks }, entry);
+    for await (const output of outputs) {
       entry.compressedSize += output.length;
       await this.#write(output);
     }
