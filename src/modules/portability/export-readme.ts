@@ -36,8 +36,8 @@ Chaque table est présente dans quatre formats, avec les mêmes lignes et les m�
   havre.xlsx            Classeur Excel / LibreOffice : une feuille par table (première ligne =
                         en-tête). Une table de plus de 1 048 575 lignes continue sur « <table> (2) ».
 
-Conventions : dates au format ISO 8601 (AAAA-MM-JJ) ; horodatages ISO 8601 en UTC
-(AAAA-MM-JJTHH:MM:SS[.ffffff]Z, les fractions de seconde seulement quand il y en a) ; montants en centimes entiers (colonnes *_cents : 12345 = 123,45) ;
+Conventions : dates au format ISO 8601 (AAAA-MM-JJ) ; horodatages en UTC tels que PostgreSQL
+les écrit (AAAA-MM-JJ HH:MM:SS[.ffffff]+00, les fractions de seconde seulement quand il y en a) ; montants en centimes entiers (colonnes *_cents : 12345 = 123,45) ;
 identifiants UUID.
 
   attachments/<id>/<nom du fichier>   les pièces jointes (id = colonne id de la table attachments)
@@ -68,8 +68,8 @@ Every table comes in four formats, with the same rows and the same values:
   havre.xlsx            Excel / LibreOffice workbook: one sheet per table (first row = header). A
                         table longer than 1,048,575 rows continues on "<table> (2)".
 
-Conventions: dates ISO 8601 (YYYY-MM-DD); timestamps ISO 8601 in UTC (YYYY-MM-DDTHH:MM:SS[.ffffff]Z,
-with a fraction of a second only when there is one);
+Conventions: dates ISO 8601 (YYYY-MM-DD); timestamps in UTC as PostgreSQL writes them
+(YYYY-MM-DD HH:MM:SS[.ffffff]+00, with a fraction of a second only when there is one);
 amounts in integer cents (*_cents columns: 12345 = 123.45); ids are UUIDs.
 
   attachments/<id>/<file name>   the attachments (id = the id column of the attachments table)

@@ -79,7 +79,7 @@ describe('exports', () => {
     const invoice = JSON.parse(entries.get('json/invoices.jsonl')!.toString('utf8').split('\n')[0]!);
     expect(invoice.amount_cents).toEqual(expect.any(Number));
     expect(invoice.issue_date).toMatch(/^\d{4}-\d{2}-\d{2}$/);
-    expect(invoice.created_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/);
+    expect(invoice.created_at).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?\+00$/);
   });
 
   it('[EXP-1] every CSV is RFC 4180 with a header row: quotes, commas, line breaks and non-ASCII survive a standard parser', async () => {
@@ -126,9 +126,9 @@ describe('exports', () => {
         const chunks: Buffer[] = [];
         for await (const chunk of tableCsv(client, edge)) chunks.push(chunk);
         expect(Buffer.concat(chunks).toString('utf8')).toBe(expected);
-        expect(expected).toBe('id,t,d,at\r\n1,"",,\r\n2,,2024-02-29,2024-02-29T22:59:59.5Z\r\n3,\\.,,\r\n4, x ,,\r\n5,"a""b\r\nc\n",,\r\n6,"""""",,\r\n7,,,infinity\r\n8,,,0044-03-15T12:00:00Z BC\r\n');
+        expect(expected).toBe('id,t,d,at\r\n1,"",,\r\n2,,2024-02-29,2024-02-29 22:59:59.5+00\r\n3,\\.,,\r\n4, x ,,\r\n5,"a""b\r\nc\n",,\r\n6,"""""",,\r\n7,,,infinity\r\n8,,,0044-03-15 12:00:00+00 BC\r\n');
         // The timestamps' text reads back as the same instants.
-        const back = await client.query<{ same: boolean }>(`SELECT bool_and(x.v::timestamptz = e.at) AS same FROM edge e JOIN (VALUES (2, '2024-02-29T22:59:59.5Z'), (7, 'infinity'), (8, '0044-03-15T12:00:00Z BC')) x(id, v) USING (id)`);
+        const back = await client.query<{ same: boolean }>(`SELECT bool_and(x.v::timestamptz = e.at) AS same FROM edge e JOIN (VALUES (2, '2024-02-29 22:59:59.5+00'), (7, 'infinity'), (8, '0044-03-15 12:00:00+00 BC')) x(id, v) USING (id)`);
         expect(back.rows[0]!.same).toBe(true);
         // Many chunks of COPY output; stop reading after the first, then use the connection again.
         await client.query(`CREATE TEMP TABLE big AS SELECT i AS id, repeat('é"x,', 50) || i AS body FROM generate_series(1, 20000) i`);

@@ -4,7 +4,7 @@
  * workbook (inline strings, no shared-strings table: a sheet can be streamed).
  *
  * Values arrive as PostgreSQL's text form (or null) with the column's kind, so every format shows
- * the same value: dates ISO 8601, timestamps ISO 8601 in UTC, amounts as integer cents.
+ * the same value: dates ISO 8601, timestamps in UTC as PostgreSQL writes them (ISO style), amounts as integer cents.
  */
 
 /** How a column's values are typed in JSON and XLSX (CSV and XML are text either way). */

@@ -96,30 +96,24 @@ export function dependencyOrder(tables: readonly TableInfo[]): TableInfo[] {
 }
 
 /**
- * The SELECT expression of one column: its canonical text, timestamps as ISO 8601 — PostgreSQL's
- * own ISO output with the caller's session in UTC and DateStyle ISO (`2024-02-29 22:59:59.5+00`),
- * its space made a `T` and its `+00` a `Z` (`2024-02-29T22:59:59.5Z`: the fraction of a second
- * only when there is one, as PostgreSQL writes it, exact to the microsecond). A `replace` of the
- * text costs a third of `to_char` (bench/results/export.md) and keeps what `to_char` loses: `BC`
- * (written ` BC`, which PostgreSQL reads back) and `infinity`.
+ * The SELECT expression of one column: its canonical text — for timestamps PostgreSQL's own ISO
+ * output with the caller's session in UTC and DateStyle ISO (`2024-02-29 22:59:59.5+00`: the
+ * fraction of a second only when there is one, exact to the microsecond, `BC` and `infinity`
+ * kept; JavaScript's `Date`, Python's `fromisoformat` and PostgreSQL read it back). Rewriting it
+ * into `2024-02-29T22:59:59.5Z` (three `replace`s per value) cost the tenant's database server a
+ * sixth more CPU than the whole COPY (bench/results/export.md): the server is shared by tenants,
+ * the text is as standard, so it stays as PostgreSQL writes it.
  */
 function textExpr(column: ColumnInfo, forCopy: boolean): string {
   const c = ident(column.name);
-  switch (column.kind) {
-    case 'timestamptz':
-      return `replace(replace(replace(${c}::text, ' ', 'T'), '+00', 'Z'), 'TBC', ' BC')`;
-    case 'timestamp':
-      return `replace(replace(${c}::text, ' ', 'T'), 'TBC', ' BC')`;
-    default:
-      // COPY writes a value with its type's output function, which for these types is exactly
-      // their `::text` (not so for boolean: `t` vs `true`, nor char(n): padded): the cast is
-      // then only needed where the rows come back to Node (pg would parse typed values).
-      return forCopy && SAME_TEXT_IN_COPY.test(column.type) ? c : `${c}::text`;
-  }
+  // COPY writes a value with its type's output function, which for these types is exactly their
+  // `::text` (not so for boolean: `t` vs `true`, nor char(n): padded): the cast is then only
+  // needed where the rows come back to Node (pg would parse typed values).
+  return forCopy && SAME_TEXT_IN_COPY.test(column.type) ? c : `${c}::text`;
 }
 
 /** Types (as `format_type` names them) whose COPY text is their `::text`. */
-const SAME_TEXT_IN_COPY = /^(uuid|text|character varying(\(\d+\))?|smallint|integer|bigint|numeric(\(\d+(,\d+)?\))?|date|jsonb?)$/;
+const SAME_TEXT_IN_COPY = /^(uuid|text|character varying(\(\d+\))?|smallint|integer|bigint|numeric(\(\d+(,\d+)?\))?|date|jsonb?|timestamp(\(\d\))? with(out)? time zone)$/;
 
 /**
  * The SELECT every format of an export reads `table` with: each column's text (named after the
