@@ -1,8 +1,9 @@
 /**
  * Backup benchmark (BKP-1, BKP-4): one tenant whose workspace database holds at least 1 GiB of
  * records, backed up through `backups.service.take` (snapshot, per-table row counts and checksums,
- * pg_dump -Fc at `backups.compression`, AES-256-GCM, written to both locations at once, every copy
- * read back and hashed) against raw `pg_dump -Fc -Z1 --no-privileges > /dev/null` of the same
+ * pg_dump -Fc --compress=0 piped into igzip at `backups.compression` (format havre-backup/2; where
+ * igzip is missing, pg_dump -Fc at that level, /1), AES-256-GCM, written to both locations at once,
+ * every copy read back and hashed) against raw `pg_dump -Fc -Z1 --no-privileges > /dev/null` of the same
  * database in the same run (raw runs bracket each Havre run, showing drift in the load). The take runs
  * twice: in the bench process (the path rollouts and the schedule use), and as an operator runs it,
  * `havre backup run --tenant <id>` in its own process (the CLI, reaching the same databases through
@@ -284,7 +285,7 @@ export async function run(log: (line: string) => void): Promise<BenchResult> {
     const cliResult = (JSON.parse(cliTake.stdout) as { backupId: string | null; state: string; seconds: number; sizeBytes: number | null; error: string | null }[])[0]!;
     if (cliResult.state !== 'complete') throw new Error(`CLI backup ${cliResult.state}: ${cliResult.error}`);
     const rawAfter = await rawDump('After');
-    const manifest = backup.manifest as { parts: { database: { size: number; plainSize: number } } };
+    const manifest = backup.manifest as { format: string; parts: { database: { size: number; plainSize: number } } };
 
     // Parts of the take, measured on their own afterwards (not timed in any ratio): the per-table
     // row counts and checksums (as the tenant role, in a snapshot) and hashing both stored copies.
@@ -438,7 +439,7 @@ export async function run(log: (line: string) => void): Promise<BenchResult> {
       `| **\`havre backup run --tenant\` in its own process** (state ${c.state}; wall time from spawn to exit, start-up included; RSS = VmHWM from /proc every 50 ms, ${c.samples} samples; baseline = the idle CLI's VmHWM above) | **${s(c.ms)}** | **${c.mibPerS}** | **${c.vmHwmMiB}** | ${d.cliList.vmHwmMiB} | ${c.growthOverIdleCliMiB} | ${c.pgDumpPeakRssMiB ?? 'n/a'} |`,
       `| raw \`pg_dump -Fc -Z1 --no-privileges > /dev/null\`, 3 | ${s(d.rawAfter.ms)} | ${d.rawAfter.mibPerS} | — | — | — | ${d.rawAfter.childPeakRssMiB ?? 'n/a'} |`,
       '',
-      `Havre's database part: ${r1(manifest.parts.database.plainSize / MB)} MiB of pg_dump archive, ${r1(manifest.parts.database.size / MB)} MiB encrypted, written twice; all parts stored: ${r1(Number(backup.size_bytes) / MB)} MiB per location. The CLI reported its take itself (inside the process, start-up excluded) at ${cliResult.seconds.toFixed(1)} s (${c.takeOnlyMibPerS} MiB/s); start-up and shut-down of the process are the rest of its ${s(c.ms)} s.`,
+      `Havre's database part (manifest format \`${manifest.format}\`): ${r1(manifest.parts.database.plainSize / MB)} MiB ${manifest.format === 'havre-backup/2' ? 'of gzip (igzip) around the pg_dump archive' : 'of pg_dump archive'}, ${r1(manifest.parts.database.size / MB)} MiB encrypted, written twice; all parts stored: ${r1(Number(backup.size_bytes) / MB)} MiB per location. The CLI reported its take itself (inside the process, start-up excluded) at ${cliResult.seconds.toFixed(1)} s (${c.takeOnlyMibPerS} MiB/s); start-up and shut-down of the process are the rest of its ${s(c.ms)} s.`,
       '',
       `Components, each run again on its own after the runs above (outside any ratio; in the take they overlap: once pg_dump is done, the checksums run on the snapshot's connection while the copies are read back in parallel, so they do not add up): per-table row counts and checksums (\`hash_record_extended\`) ${s(checksumsMs)} s; reading back and hashing the stored database part ${Object.entries(readBackMs).map(([k, ms]) => `${k} ${s(ms)} s`).join(', ')} (just written, so from a warm page cache: a lower bound).`,
       '',
@@ -464,10 +465,10 @@ export async function run(log: (line: string) => void): Promise<BenchResult> {
       '## What each side does',
       '',
       '- **raw pg_dump**: `pg_dump -Fc -Z1 --no-privileges` as the tenant role (PG* environment, as pg-process.ts does), its stdout straight to /dev/null (no bytes through Node).',
-      "- **Havre take**: claims the backup row (lease), ensures the tenant's data key, opens a REPEATABLE READ snapshot as the tenant role and exports it; runs `pg_dump -Fc -Z1 --no-privileges --no-sync --snapshot=…` (under coreutils' `stdbuf --output=1M`, so that it writes 1 MiB at a time) and streams its bytes through Node: AES-256-GCM chunks, SHA-256, written to **two** locations at once (write-once files, flushed to disk as they grow and fsync'd); the files part (tar, empty here) likewise; then, still in the snapshot, every table's row count and `hash_record_extended` checksum (a full scan of every table) while **every copy is read back** from both locations and hashed; the manifest is stored and read back the same way; records copies, the audit entry.",
+      "- **Havre take**: claims the backup row (lease), ensures the tenant's data key, opens a REPEATABLE READ snapshot as the tenant role and exports it; runs " + (manifest.format === 'havre-backup/2' ? "`pg_dump -Fc --compress=0 --no-privileges --no-sync --snapshot=…` (under coreutils' `stdbuf --output=1M`) writing straight into ISA-L's `igzip -1` through an OS pipe (no byte through Node; format havre-backup/2), and streams igzip's output through Node:" : "`pg_dump -Fc -Z1 --no-privileges --no-sync --snapshot=…` (under coreutils' `stdbuf --output=1M`, so that it writes 1 MiB at a time) and streams its bytes through Node:") + " AES-256-GCM chunks, SHA-256, written to **two** locations at once (write-once files, flushed to disk as they grow and fsync'd); the files part (tar, empty here) likewise; then, still in the snapshot, every table's row count and `hash_record_extended` checksum (a full scan of every table) while **every copy is read back** from both locations and hashed; the manifest is stored and read back the same way; records copies, the audit entry.",
       '- **`havre backup run --tenant`**: the same take, in a fresh Node process started as an operator starts it (`node src/cli/havre.ts`, HAVRE_HOME / HAVRE_DATABASE_URL / HAVRE_MASTER_KEY of this bench, HAVRE_LOG_LEVEL=warn): loads the configuration, checks migrations, builds the core and modules, takes the backup, closes its pools and exits. Its wall time includes all of that.',
       '- **raw pg_restore**: the raw dump file into a fresh empty database as the server admin, with the flags Havre uses (one transaction, objects owned by the connecting role); creating and dropping that database are timed apart and not included.',
-      "- **Havre verify**: creates a scratch database; reads every stored copy back and checks its SHA-256 while it streams the first copy of the database part, decrypting, into `pg_restore` (same flags); recomputes every table's row count and checksum in the restored database and compares them with the manifest; reads the files part; drops the scratch database — all of it timed.",
+      "- **Havre verify**: creates a scratch database; reads every stored copy back and checks its SHA-256 while it streams the first copy of the database part, decrypting (and, format /2, inflating with zlib), into `pg_restore` (same flags); recomputes every table's row count and checksum in the restored database and compares them with the manifest; reads the files part; drops the scratch database — all of it timed.",
       '',
       `Load average (1, 5, 15 min) at the start ${loadAtStart.join(', ')}; 1-min load before each phase: ${Object.entries(loads).map(([k, l]) => `${k} ${l[0]}`).join(', ')}. ${json.machine.cpus} cores; the spread between the bracketing raw runs shows how much the load moved.`,
       '',

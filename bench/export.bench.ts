@@ -31,7 +31,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { filledBenchTenant, MB } from './workspace-fill.ts';
 import { ZipWriter } from '../src/lib/zip/zip-writer.ts';
-import { igzipAvailable } from '../src/lib/zip/igzip-deflate.ts';
+import { igzipAvailable } from '../src/lib/igzip.ts';
 import { countRows, describeTables, ident } from '../src/modules/portability/tenant-tables.ts';
 import { addCsvEntry, hashing, tableCsv } from '../src/modules/portability/export-writer.ts';
 import { machine, startBenchHavre, type BenchResult } from './bench-kit.ts';

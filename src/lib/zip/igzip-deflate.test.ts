@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { gzipHeaderLength, igzipAvailable, igzipDeflate, isalLevel, useIgzipCommand } from './igzip-deflate.ts';
+import { gzipHeaderLength, igzipDeflate } from './igzip-deflate.ts';
+import { igzipAvailable, isalLevel, useIgzipCommand } from '../igzip.ts';
 import { ZipWriter } from './zip-writer.ts';
 
 /** CSV-like text that compresses. */

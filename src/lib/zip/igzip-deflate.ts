@@ -10,42 +10,13 @@
  * dropped, the last 8 bytes are held back and checked against the CRC-32 and size computed here of
  * what was sent in, so a damaged or truncated output throws instead of becoming an entry.
  *
- * When `igzip` is not installed, callers fall back to zlib (`igzipAvailable()` says which).
+ * When `igzip` is not installed, callers fall back to zlib (`igzipAvailable()`, src/lib/igzip.ts).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import zlib from 'node:zlib';
 import { asBuffer, type DeflateFacts } from './block-deflate.ts';
-
-let igzipCommand = 'igzip';
-
-/** The command run (default `igzip` on the PATH); tests point it elsewhere to prove the fallback. */
-export function useIgzipCommand(cmd: string): void {
-  igzipCommand = cmd;
-}
-
-function command(): string {
-  return igzipCommand;
-}
-
-const found = new Map<string, boolean>();
-
-/** Whether `igzip` runs here (asked once per command, then remembered). */
-export function igzipAvailable(): boolean {
-  const cmd = command();
-  let ok = found.get(cmd);
-  if (ok === undefined) {
-    ok = spawnSync(cmd, ['-V'], { stdio: 'ignore', timeout: 5000 }).status === 0;
-    found.set(cmd, ok);
-  }
-  return ok;
-}
-
-/** The ISA-L level (0–3) for a zlib-style level (1–9): 1 → 1, 2–5 → 2, 6–9 → 3. */
-export function isalLevel(level: number): number {
-  if (!Number.isInteger(level) || level < 1 || level > 9) throw new RangeError(`igzip deflate level must be an integer from 1 to 9, not ${level}`);
-  return level === 1 ? 1 : level <= 5 ? 2 : 3;
-}
+import { igzipCommand, isalLevel } from '../igzip.ts';
 
 const FEXTRA = 4;
 const FNAME = 8;
@@ -79,7 +50,7 @@ export function gzipHeaderLength(bytes: Buffer): number {
  * anything fails, the child is killed.
  */
 export async function* igzipDeflate(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, level: number, facts: DeflateFacts = { crc32: 0, size: 0 }): AsyncGenerator<Buffer> {
-  const child = spawn(command(), [`-${isalLevel(level)}`, '-c', '-n'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(igzipCommand(), [`-${isalLevel(level)}`, '-c', '-n'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (text: string) => {
     if (stderr.length < 2000) stderr += text;

@@ -17,7 +17,8 @@
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { asBuffer, blockDeflate } from './block-deflate.ts';
-import { igzipAvailable, igzipDeflate } from './igzip-deflate.ts';
+import { igzipDeflate } from './igzip-deflate.ts';
+import { igzipAvailable } from '../igzip.ts';
 import { centralHeader, dataDescriptor, dosDateTime, endRecords, entryName, localHeader, METHOD_DEFLATE, METHOD_STORED, ZIP64_LIMIT, type WrittenEntry } from './zip-format.ts';
 
 

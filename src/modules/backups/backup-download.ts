@@ -6,7 +6,8 @@
  * archive is a plain tar that stock tools open:
  *
  *   manifest.json     tables with row counts and checksums, files with SHA-256, parts
- *   database.pgdump   the pg_dump custom-format archive: `pg_restore --no-owner -d <db> database.pgdump`
+ *   database.pgdump.gz  the pg_dump custom-format archive, gzipped (format /2; `database.pgdump`
+ *                     for /1): `gunzip database.pgdump.gz`, `pg_restore --no-owner -d <db> database.pgdump`
  *   attachments.tar   the tenant's files, `attachments/<id>` (ids as in the attachments table)
  *   README.txt        these commands, in the customer's language
  *
@@ -18,7 +19,7 @@ import tar from 'tar-stream';
 import type { SecretBox } from '../../lib/crypto.ts';
 import { AppError } from '../../lib/errors.ts';
 import { openPart, type ReaderDeps } from './backup-reader.ts';
-import type { BackupManifest } from './backup-writer.ts';
+import { databaseIsGzip, type BackupManifest } from './backup-writer.ts';
 import type { BackupRow, CopyRow } from './backups-repo.ts';
 
 const CONTEXT = 'backup-download';
@@ -46,18 +47,25 @@ export function openDownload(secrets: SecretBox, token: string, now: Date): Down
   return claim;
 }
 
+/** The database part's name in the download: gzip (format /2) is passed on as it is stored. */
+export function databaseFileName(manifest: BackupManifest): string {
+  return databaseIsGzip(manifest) ? 'database.pgdump.gz' : 'database.pgdump';
+}
+
 function readme(manifest: BackupManifest, locale: 'fr' | 'en'): string {
   const date = manifest.takenAt;
+  const gz = databaseIsGzip(manifest);
+  const db = databaseFileName(manifest).padEnd(15);
   return locale === 'fr'
     ? `Sauvegarde Havre du tenant « ${manifest.tenant.name} », prise le ${date} (UTC).
 
 Contenu :
   manifest.json    tables (nombre de lignes, sommes de contrôle), fichiers (SHA-256)
-  database.pgdump  archive pg_dump (format custom) de la base de données
+  ${db}  archive pg_dump (format custom) de la base de données${gz ? ', compressée par gzip' : ''}
   attachments.tar  les pièces jointes, attachments/<id>
 
 Restaurer avec les outils standard de PostgreSQL (${manifest.postgresVersion} ou plus récent) :
-  createdb ma_base
+${gz ? '  gunzip database.pgdump.gz\n' : ''}  createdb ma_base
   pg_restore --no-owner --no-privileges -d ma_base database.pgdump
   tar xf attachments.tar
 `
@@ -65,11 +73,11 @@ Restaurer avec les outils standard de PostgreSQL (${manifest.postgresVersion} ou
 
 Contents:
   manifest.json    tables (row counts, checksums), files (SHA-256)
-  database.pgdump  pg_dump archive (custom format) of the database
+  ${db}  pg_dump archive (custom format) of the database${gz ? ', gzip-compressed' : ''}
   attachments.tar  the attachments, attachments/<id>
 
 Restore with stock PostgreSQL tools (${manifest.postgresVersion} or newer):
-  createdb mydb
+${gz ? '  gunzip database.pgdump.gz\n' : ''}  createdb mydb
   pg_restore --no-owner --no-privileges -d mydb database.pgdump
   tar xf attachments.tar
 `;
@@ -93,7 +101,7 @@ export async function downloadArchive(reader: ReaderDeps, backup: BackupRow, cop
     const manifestText = Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
     pack.entry({ name: 'manifest.json', mtime: new Date(0), mode: 0o644 }, manifestText);
     pack.entry({ name: 'README.txt', mtime: new Date(0), mode: 0o644 }, readme(manifest, locale));
-    await addEntry(pack, 'database.pgdump', manifest.parts.database.plainSize, database.plain);
+    await addEntry(pack, databaseFileName(manifest), manifest.parts.database.plainSize, database.plain);
     await addEntry(pack, 'attachments.tar', manifest.parts.files.plainSize, files.plain);
     pack.finalize();
   })().catch((err: Error) => pack.destroy(err));

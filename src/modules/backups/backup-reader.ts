@@ -9,6 +9,7 @@
  */
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
+import zlib from 'node:zlib';
 import pg from 'pg';
 import tar from 'tar-stream';
 import type { BackupStore } from '../../lib/storage/backup-store.ts';
@@ -76,10 +77,14 @@ export async function streamCopy(deps: ReaderDeps, copy: CopyRow): Promise<Reada
   return body.pipe(decrypt);
 }
 
-/** Restores the database part into `target` (pg_restore in one transaction). */
-export async function restoreDatabase(plain: Readable, target: pg.ClientConfig): Promise<void> {
+/**
+ * Restores the database part into `target` (pg_restore in one transaction). `gzip`: the part is
+ * gzip around the archive (format /2, `databaseIsGzip`): inflated on the way by zlib, whose
+ * trailer check (CRC-32 and size) is one more proof that every byte came back.
+ */
+export async function restoreDatabase(plain: Readable, target: pg.ClientConfig, gzip: boolean): Promise<void> {
   const restore = pgRestore(target);
-  const fed = pipeline(plain, restore.stdin);
+  const fed = gzip ? pipeline(plain, zlib.createGunzip({ chunkSize: 256 * 1024 }), restore.stdin) : pipeline(plain, restore.stdin);
   const [a, b] = await Promise.allSettled([fed, restore.done]);
   if (b.status === 'rejected') throw b.reason;
   if (a.status === 'rejected') throw a.reason;

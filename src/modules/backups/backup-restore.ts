@@ -23,7 +23,7 @@ import { isNoPooledDatabase, type FleetModule } from '../fleet/index.ts';
 import type { TenantsModule } from '../tenants/index.ts';
 import type { WorkspaceModule } from '../workspace/index.ts';
 import { compareWithManifest, openPart, readFiles, restoreDatabase } from './backup-reader.ts';
-import type { BackupManifest } from './backup-writer.ts';
+import { databaseIsGzip, type BackupManifest } from './backup-writer.ts';
 import type { BackupsRepo } from './backups-repo.ts';
 import type { BackupActor, BackupsService } from './backups-service.ts';
 import type { BackupRestoresTable } from './backups-tables.ts';
@@ -82,7 +82,7 @@ export function createBackupRestore(deps: RestoreDeps) {
     await fleet.connections.close(targetId);
     const copies = await repo.copies(backupId);
     const target = await fleet.connections.target(targetId);
-    await restoreDatabase((await openPart(deps.service.reader, copies, 'database')).plain, target);
+    await restoreDatabase((await openPart(deps.service.reader, copies, 'database')).plain, target, databaseIsGzip(manifest));
     const problems = await compareWithManifest(target, manifest);
     problems.push(...(await readFiles((await openPart(deps.service.reader, copies, 'files')).plain, manifest, { files: deps.files, tenantDatabaseId: targetId })));
     if (problems.length) throw new Error(`the restored data does not match the backup: ${problems.join('; ')}`);

@@ -3,7 +3,8 @@
  *
  *  1. As the tenant's role, a REPEATABLE READ transaction exports its snapshot and reads the list
  *     of attachments in it.
- *  2. `pg_dump -Fc --snapshot=…` (same instant) → AES-256-GCM chunks (backup-crypto.ts) → written
+ *  2. `pg_dump -Fc --snapshot=…` (same instant; with igzip installed, `--compress=0` piped into
+ *     igzip: format /2, see MANIFEST_FORMAT) → AES-256-GCM chunks (backup-crypto.ts) → written
  *     to every location at once (fan-out.ts), hashed on the way; at the same time, the attachments
  *     of that snapshot as a tar (each file checked against its recorded SHA-256), likewise.
  *  3. Still in the snapshot, the row count and checksum of every table, while every copy written
@@ -25,11 +26,23 @@ import { attachmentKey } from '../workspace/attachments-service.ts';
 import { encryptStream } from './backup-crypto.ts';
 import { fanOut, hashing } from './fan-out.ts';
 import { bufferReleaser } from '../../lib/buffer-release.ts';
-import { pgDump, tableFacts, type TableFacts } from './pg-process.ts';
+import { pgDump, pgDumpGzip, tableFacts, type TableFacts } from './pg-process.ts';
+import { igzipAvailable } from '../../lib/igzip.ts';
 import type { BackupSubject } from './backups-repo.ts';
 import type { BackupPart } from './backups-tables.ts';
 
-export const MANIFEST_FORMAT = 'havre-backup/1';
+/**
+ * `havre-backup/1`: the database part is `pg_dump -Fc --compress=<compression>` (pg_dump's zlib);
+ * `havre-backup/2`: it is a gzip stream (ISA-L's igzip) of `pg_dump -Fc --compress=0`. New backups
+ * are /2 where igzip is installed and compression is on, /1 otherwise; both are read.
+ */
+export const MANIFEST_FORMAT = 'havre-backup/2';
+export type ManifestFormat = 'havre-backup/1' | 'havre-backup/2';
+
+/** Whether the database part of a backup of this format is gzip around the pg_dump archive. */
+export function databaseIsGzip(manifest: { format: string }): boolean {
+  return manifest.format === 'havre-backup/2';
+}
 /** The workspace schema version that brought attachments (schema/0003_attachments.sql). */
 const ATTACHMENTS_SINCE_VERSION = 3;
 
@@ -43,7 +56,7 @@ export interface PartFacts {
 }
 
 export interface BackupManifest {
-  format: typeof MANIFEST_FORMAT;
+  format: ManifestFormat;
   backupId: string;
   tenant: { id: string; name: string; region: string };
   tenantDatabaseId: string;
@@ -112,14 +125,17 @@ async function storeEverywhere(deps: WriterDeps, plain: AsyncIterable<Uint8Array
   return { facts, failures: failures.map((f) => ({ location: f.store.name, part, key, error: f.error })) };
 }
 
-/** The pg_dump archive as a stream that fails (before its end is passed on) when pg_dump fails. */
-async function* dumpBytes(target: pg.ClientConfig, snapshot: string, compression: number): AsyncGenerator<Uint8Array> {
-  const dump = pgDump(target, { snapshot, compression });
+/**
+ * The database part's bytes (format /2: gzip of the pg_dump archive, /1: the archive) as a stream
+ * that fails (before its end is passed on) when pg_dump or igzip fails.
+ */
+async function* dumpBytes(target: pg.ClientConfig, snapshot: string, compression: number, format: ManifestFormat): AsyncGenerator<Uint8Array> {
+  const dump = databaseIsGzip({ format }) ? pgDumpGzip(target, { snapshot, level: compression }) : pgDump(target, { snapshot, compression });
   try {
     for await (const chunk of dump.stdout) yield chunk as Uint8Array;
     await dump.done;
   } finally {
-    if (dump.child.exitCode === null) dump.child.kill('SIGKILL');
+    dump.kill();
   }
 }
 
@@ -150,6 +166,7 @@ async function* filesTar(files: Storage, tenantDatabaseId: string, list: BackupM
  */
 export async function writeBackup(deps: WriterDeps, subject: BackupSubject, backupId: string, keyMaterial: { key: Buffer; keyId: string }, retainUntil: Date, clock: { now(): Date }): Promise<WriteOutcome> {
   const target = await deps.target(subject.tenant_database_id);
+  const format: ManifestFormat = deps.compression > 0 && igzipAvailable() ? MANIFEST_FORMAT : 'havre-backup/1';
   const failures: { location: string; part: BackupPart; key: string; error: string | undefined }[] = [];
 
   /** Every copy of `part` read back and hashed (never rejects: a failure is an outcome). */
@@ -185,7 +202,7 @@ export async function writeBackup(deps: WriterDeps, subject: BackupSubject, back
         : [];
       // pg_dump (its own connection, same snapshot) and the files at once.
       const settled = await Promise.allSettled([
-        storeEverywhere(deps, dumpBytes(target, snapshot, deps.compression), partKey(subject.tenant_id, backupId, 'database'), keyMaterial, retainUntil, 'database'),
+        storeEverywhere(deps, dumpBytes(target, snapshot, deps.compression, format), partKey(subject.tenant_id, backupId, 'database'), keyMaterial, retainUntil, 'database'),
         storeEverywhere(deps, filesTar(deps.files, subject.tenant_database_id, fileList), partKey(subject.tenant_id, backupId, 'files'), keyMaterial, retainUntil, 'files'),
       ] as const);
       const rejected = settled.find((r) => r.status === 'rejected');
@@ -199,7 +216,7 @@ export async function writeBackup(deps: WriterDeps, subject: BackupSubject, back
       checks.push(readBack('database', database.facts), readBack('files', filesPart.facts));
       const tables = await tableFacts(client);
       const m: BackupManifest = {
-        format: MANIFEST_FORMAT,
+        format,
         backupId,
         tenant: { id: subject.tenant_id, name: subject.name, region: subject.region },
         tenantDatabaseId: subject.tenant_database_id,

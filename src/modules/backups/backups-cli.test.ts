@@ -71,7 +71,8 @@ describe('havre backup', () => {
     expect(r.stdout).toMatch(new RegExp(`^wrote \\d+ bytes \\(.* MB\\) to ${out}$`, 'm'));
     expect(await readdir(dir)).toEqual(['backup.tar']);
     execFileSync('tar', ['xf', 'backup.tar'], { cwd: dir });
-    expect((await readdir(dir)).sort()).toEqual(['README.txt', 'attachments.tar', 'backup.tar', 'database.pgdump', 'manifest.json']);
+    expect((await readdir(dir)).sort()).toEqual(['README.txt', 'attachments.tar', 'backup.tar', 'database.pgdump.gz', 'manifest.json']);
+    execFileSync('gunzip', ['database.pgdump.gz'], { cwd: dir }); // format havre-backup/2: stock gunzip, then stock pg_restore
     const listing = execFileSync('pg_restore', ['--list', path.join(dir, 'database.pgdump')]).toString();
     expect(listing).toMatch(/TABLE public companies/);
 

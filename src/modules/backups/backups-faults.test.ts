@@ -108,7 +108,8 @@ async function downloadAndRestore(backupId: string): Promise<string[]> {
   await chmod(dir, 0o755);
   await writeFile(path.join(dir, 'backup.tar'), Buffer.from(await res.arrayBuffer()));
   execFileSync('tar', ['xf', 'backup.tar'], { cwd: dir });
-  expect((await readdir(dir)).sort()).toEqual(['README.txt', 'attachments.tar', 'backup.tar', 'database.pgdump', 'manifest.json']);
+  expect((await readdir(dir)).sort()).toEqual(['README.txt', 'attachments.tar', 'backup.tar', 'database.pgdump.gz', 'manifest.json']);
+  execFileSync('gunzip', ['database.pgdump.gz'], { cwd: dir }); // format havre-backup/2: stock gunzip, then stock pg_restore
   const admin = ctx.regionServers.find((s) => s.region === 'de')!.adminUrl;
   const name = `faults_${backupId.replace(/-/g, '').slice(0, 12)}`;
   const c = new pg.Client({ connectionString: admin });

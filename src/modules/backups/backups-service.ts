@@ -17,7 +17,7 @@ import type { FleetModule } from '../fleet/index.ts';
 import type { BackupAlerts } from './backup-alerts.ts';
 import { escrowKey, type BackupKeys } from './backup-keys.ts';
 import { compareWithManifest, openPart, readFiles, restoreDatabase, streamCopy, type ReaderDeps } from './backup-reader.ts';
-import { writeBackup, type BackupManifest, type WriterDeps } from './backup-writer.ts';
+import { databaseIsGzip, writeBackup, type BackupManifest, type WriterDeps } from './backup-writer.ts';
 import type { BackupRow, BackupsRepo, CopyRow } from './backups-repo.ts';
 import type { BackupTrigger } from './backups-tables.ts';
 import { lockUntil, planRetention } from './retention.ts';
@@ -136,7 +136,7 @@ export function createBackupsService(deps: BackupsServiceDeps) {
   async function restoreAndCompare(backup: BackupRow, manifest: BackupManifest, pick: (part: 'database' | 'files') => Promise<Readable>): Promise<string[]> {
     const scratch = await deps.fleet.scratch.create({ avoidServerId: (await repo.subject(backup.tenant_id))?.server_id });
     try {
-      await restoreDatabase(await pick('database'), scratch.config);
+      await restoreDatabase(await pick('database'), scratch.config, databaseIsGzip(manifest));
       const problems = await compareWithManifest(scratch.config, manifest);
       problems.push(...(await readFiles(await pick('files'), manifest)));
       return problems;

@@ -9,6 +9,7 @@ import { createStaff, registerServers } from '../../../test/factories.ts';
 import { backupLocationRoot, toolSearchPath } from '../../config/config.ts';
 import { createMetrics } from '../../http/metrics.ts';
 import { createBackupsModule } from './index.ts';
+import { useIgzipCommand } from '../../lib/igzip.ts';
 import { addMember, createRecord, createWorkspace, tenantQuery, type Workspace } from '../workspace/workspace-fixtures.ts';
 
 let ctx: TestContext;
@@ -89,7 +90,8 @@ describe('backups', () => {
     await chmod(dir, 0o755);
     await writeFile(path.join(dir, 'backup.tar'), Buffer.from(await res.arrayBuffer()));
     execFileSync('tar', ['xf', 'backup.tar'], { cwd: dir });
-    expect((await readdir(dir)).sort()).toEqual(['README.txt', 'attachments.tar', 'backup.tar', 'database.pgdump', 'manifest.json']);
+    expect((await readdir(dir)).sort()).toEqual(['README.txt', 'attachments.tar', 'backup.tar', 'database.pgdump.gz', 'manifest.json']);
+    execFileSync('gunzip', ['database.pgdump.gz'], { cwd: dir }); // format havre-backup/2: stock gunzip, then stock pg_restore
 
     // Stock pg_restore into a brand-new database of the de server.
     const admin = ctx.regionServers.find((s) => s.region === 'de')!.adminUrl;
@@ -157,6 +159,37 @@ describe('backups', () => {
     expect(companies.body.items.map((c: { name: string }) => c.name)).toEqual(['Dupont SARL']);
     const safety = await ws.owner.http.get(`${ws.base}/backups/${inPlace.body.safetyBackupId}`);
     expect(safety.body.state).toBe('complete');
+  });
+
+  it('[BKP-3] without igzip, backups are format havre-backup/1 (pg_dump compresses): verified, restored into a new tenant, downloaded as a plain database.pgdump', async () => {
+    const first = await ctx.core.db.selectFrom('backups').select('manifest').where('id', '=', backupId).executeTakeFirstOrThrow();
+    expect((first.manifest as { format: string }).format).toBe('havre-backup/2');
+    useIgzipCommand('/nonexistent/igzip');
+    try {
+      const res = await ws.owner.http.post(`${ws.base}/backups`);
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      expect(res.body.state).toBe('complete');
+      const id = res.body.id as string;
+      const row = await ctx.core.db.selectFrom('backups').select('manifest').where('id', '=', id).executeTakeFirstOrThrow();
+      expect((row.manifest as { format: string }).format).toBe('havre-backup/1');
+      while (await ctx.app.modules.backups.service.verifyNext()) {
+        // every backup not yet verified, this one among them
+      }
+      expect((await ws.owner.http.get(`${ws.base}/backups/${id}`)).body.verification).toBe('verified');
+      const restored = await ws.owner.http.post(`${ws.base}/backups/${id}/restore`, { mode: 'new' });
+      expect(restored.body.state, JSON.stringify(restored.body)).toBe('succeeded');
+      const companies = await ws.owner.http.get(`/api/v1/tenants/${restored.body.tenantId}/companies`);
+      expect(companies.body.items.map((c: { name: string }) => c.name).sort()).toEqual(['Dupont SARL']);
+      const link = await ws.owner.http.post(`${ws.base}/backups/${id}/download-link`);
+      const download = await fetch(ctx.baseUrl + link.body.url);
+      const dir = await mkdtemp(path.join(inject('testRoot'), 'download-v1-'));
+      await writeFile(path.join(dir, 'backup.tar'), Buffer.from(await download.arrayBuffer()));
+      execFileSync('tar', ['xf', 'backup.tar'], { cwd: dir });
+      expect((await readdir(dir)).sort()).toEqual(['README.txt', 'attachments.tar', 'backup.tar', 'database.pgdump', 'manifest.json']);
+      expect(execFileSync('pg_restore', ['--list', path.join(dir, 'database.pgdump')]).toString()).toMatch(/TABLE DATA public companies/);
+    } finally {
+      useIgzipCommand('igzip');
+    }
   });
 
   it('[BKP-6] Havre refuses to start with a location that is not write-once; the configured ones pass', async () => {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type pg from 'pg';
 import { toolSearchPath } from '../../config/config.ts';
+import { igzipCommand, isalLevel } from '../../lib/igzip.ts';
 
 /** The PG* environment of a libpq program for a pg connection config (URL form). */
 export function pgEnvironment(target: pg.ClientConfig): NodeJS.ProcessEnv {
@@ -37,6 +38,8 @@ export interface PgProcess {
   stdin: Writable;
   stdout: Readable;
   done: Promise<void>;
+  /** Kills it (and the processes it feeds) unless it has exited. */
+  kill(): void;
 }
 
 /** Size of pg_dump's stdout buffer when coreutils' `stdbuf` can set it (see `pgDump`). */
@@ -60,10 +63,10 @@ function stdbuf(): string | null {
   return stdbufPath;
 }
 
-function run(tool: 'pg_dump' | 'pg_restore', args: string[], target: pg.ClientConfig, outputBuffer?: string): PgProcess {
+function run(tool: 'pg_dump' | 'pg_restore', args: string[], target: pg.ClientConfig, outputBuffer?: string, stdout: 'pipe' | Writable = 'pipe'): PgProcess {
   const wrapper = outputBuffer ? stdbuf() : null;
   const [command, argv] = wrapper ? [wrapper, [`--output=${outputBuffer}`, tool, ...args]] : [tool, args];
-  const child = spawn(command, argv, { env: pgEnvironment(target), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(command, argv, { env: pgEnvironment(target), stdio: ['pipe', stdout, 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (s: string) => {
@@ -78,7 +81,17 @@ function run(tool: 'pg_dump' | 'pg_restore', args: string[], target: pg.ClientCo
   });
   // The caller attaches its own handlers to `done`; an unobserved failure must not crash the process.
   done.catch(() => {});
-  return { child, stdin: child.stdin!, stdout: child.stdout!, done };
+  return { child, stdin: child.stdin!, stdout: child.stdout!, done, kill: () => killIfRunning(child) };
+}
+
+function killIfRunning(child: ChildProcess): void {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+function dumpArgs(compression: number, snapshot: string | undefined): string[] {
+  const args = ['--format=custom', `--compress=${compression}`, '--no-privileges', '--no-sync'];
+  if (snapshot) args.push(`--snapshot=${snapshot}`);
+  return args;
 }
 
 /**
@@ -91,11 +104,51 @@ function run(tool: 'pg_dump' | 'pg_restore', args: string[], target: pg.ClientCo
  * installed), it writes 1 MiB at a time; the bytes are the same (bench/results/backup.md).
  */
 export function pgDump(target: pg.ClientConfig, options: { snapshot?: string; compression: number }): PgProcess {
-  const args = ['--format=custom', `--compress=${options.compression}`, '--no-privileges', '--no-sync'];
-  if (options.snapshot) args.push(`--snapshot=${options.snapshot}`);
-  const p = run('pg_dump', args, target, DUMP_OUTPUT_BUFFER);
+  const p = run('pg_dump', dumpArgs(options.compression, options.snapshot), target, DUMP_OUTPUT_BUFFER);
   p.stdin.end();
   return p;
+}
+
+/**
+ * `pg_dump -Fc --compress=0` (otherwise as `pgDump`) piped straight into ISA-L's `igzip` at
+ * `level` (src/lib/igzip.ts): `stdout` is a gzip stream whose content is the custom-format archive
+ * (`gunzip | pg_restore` reads it). Why: pg_dump's own zlib, at its fastest level, is what limits a
+ * dump on a small machine (one core for ~150 MiB/s of table data); igzip does the same work in a
+ * fifth of the CPU and compresses a little better (bench/results/backup.md).
+ *
+ * The two are joined by an OS pipe: igzip is started first and pg_dump writes into igzip's stdin,
+ * whose write end Havre then closes; no byte goes through Node (nor could Node read one early).
+ * `done` rejects if either fails; a pg_dump that fails half-way leaves a valid-looking gzip of
+ * half a dump, so the caller must wait for `done` before trusting the bytes.
+ */
+export function pgDumpGzip(target: pg.ClientConfig, options: { snapshot?: string; level: number }): PgProcess {
+  const gzip = spawn(igzipCommand(), [`-${isalLevel(options.level)}`, '-c', '-n'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let gzipErr = '';
+  gzip.stderr!.setEncoding('utf8').on('data', (t: string) => {
+    if (gzipErr.length < 2000) gzipErr += t;
+  });
+  const gzipped = new Promise<void>((resolve, reject) => {
+    gzip.on('error', (err) => reject(new Error(`igzip could not start: ${err.message}`)));
+    gzip.on('close', (code, signal) => (code === 0 ? resolve() : reject(new Error(`igzip failed (${signal ?? `exit ${code}`}): ${gzipErr.trim().slice(0, 500) || 'no message'}`))));
+  });
+  gzipped.catch(() => {});
+  const dump = run('pg_dump', dumpArgs(0, options.snapshot), target, DUMP_OUTPUT_BUFFER, gzip.stdin!);
+  dump.stdin.end();
+  // pg_dump holds its own copy of the pipe's write end; igzip sees the end when pg_dump exits.
+  gzip.stdin!.destroy();
+  // A failed pg_dump first (its message says why), then igzip's.
+  const done = dump.done.then(() => gzipped);
+  done.catch(() => {});
+  return {
+    child: dump.child,
+    stdin: dump.stdin,
+    stdout: gzip.stdout!,
+    done,
+    kill: () => {
+      killIfRunning(dump.child);
+      killIfRunning(gzip);
+    },
+  };
 }
 
 /**
