@@ -160,6 +160,8 @@ interface CliRun {
   dumpSeenAtMs: number | null;
   /** Largest VmHWM of its pg_dump child (bytes), null if none was seen. */
   pgDumpPeak: number | null;
+  /** Largest VmHWM of its igzip child (format havre-backup/2), bytes. */
+  igzipPeak: number | null;
   /** One sample a second: ms since spawn, VmRSS and VmHWM in MiB. */
   timeline: [number, number, number][];
 }
@@ -189,7 +191,7 @@ async function runCli(args: string[], env: Record<string, string>): Promise<CliR
       resolve(code);
     });
   });
-  const run: Omit<CliRun, 'ms' | 'stdout'> = { samples: 0, peakHwm: 0, first: null, beforeDump: null, dumpSeenAtMs: null, pgDumpPeak: null, timeline: [] };
+  const run: Omit<CliRun, 'ms' | 'stdout'> = { samples: 0, peakHwm: 0, first: null, beforeDump: null, dumpSeenAtMs: null, pgDumpPeak: null, igzipPeak: null, timeline: [] };
   let last: MemPoint | null = null;
   let nextTimeline = 0;
   const sampler = (async () => {
@@ -206,6 +208,8 @@ async function runCli(args: string[], env: Record<string, string>): Promise<CliR
           nextTimeline += 1000;
         }
         for (const c of await childPids(pid)) {
+          const gz = await peakOf(c, 'igzip');
+          if (gz !== null) run.igzipPeak = Math.max(run.igzipPeak ?? 0, gz);
           const peak = await peakOf(c, 'pg_dump');
           if (peak === null) continue;
           run.pgDumpPeak = Math.max(run.pgDumpPeak ?? 0, peak);
@@ -387,6 +391,7 @@ export async function run(log: (line: string) => void): Promise<BenchResult> {
           lastSampleBeforePgDump: point(cliTake.beforeDump),
           pgDumpFirstSeenAtMs: cliTake.dumpSeenAtMs === null ? null : Math.round(cliTake.dumpSeenAtMs),
           pgDumpPeakRssMiB: mib(cliTake.pgDumpPeak),
+          igzipPeakRssMiB: mib(cliTake.igzipPeak),
           timeline_ms_vmRssMiB_vmHwmMiB: cliTake.timeline,
         },
         rawAfter: { ms: Math.round(rawAfter.ms), mibPerS: mbps(rawAfter.ms), ...mem(rawAfter) },
@@ -448,7 +453,7 @@ export async function run(log: (line: string) => void): Promise<BenchResult> {
       `- in the bench process (\`backups.service.take\`, the path rollouts and the schedule use), between raw runs 1 and 2: **${json.ratios.havreThroughput_over_rawMeanThroughput}** × the mean (${s(inProcessRawMeanMs)} s), ${json.ratios.havreThroughput_over_fasterRawThroughput} × the faster — **${met(json.targets.throughputAtLeast0_9OfRawMean_inProcess)}**${fasterThroughputRatio >= 0.9 !== throughputRatio >= 0.9 ? ` (against the faster run it would be ${met(fasterThroughputRatio >= 0.9)})` : ''}.`,
       `- \`havre backup run\` in its own process, between raw runs 2 and 3: **${json.ratios.cliThroughput_over_rawMeanThroughput}** × the mean (${s(cliRawMeanMs)} s), ${json.ratios.cliThroughput_over_fasterRawThroughput} × the faster — **${met(json.targets.throughputAtLeast0_9OfRawMean_cli)}**${cliFasterThroughputRatio >= 0.9 !== cliThroughputRatio >= 0.9 ? ` (against the faster run it would be ${met(cliFasterThroughputRatio >= 0.9)})` : ''}. On the take time the CLI reports itself (start-up excluded): ${json.ratios.cliTakeOnlyThroughput_over_rawMeanThroughput} × the mean.`,
       '',
-      `**Peak RSS** (target ≤ 150 MB = ${r1(150e6 / MB)} MiB, judged on the dedicated \`havre backup run\` process's VmHWM, the kernel's own peak of its resident set): **${c.vmHwmMiB} MiB — ${met(json.targets.cliPeakRssAtMost150MB)}**. An idle CLI process (\`havre backup list\`) peaks at ${d.cliList.vmHwmMiB} MiB, so the backup itself adds ${c.growthOverIdleCliMiB} MiB. In the run, the first sample (${c.firstSample ? `${c.firstSample.atMs} ms after spawn` : 'none'}) read VmRSS ${c.firstSample?.vmRssMiB ?? 'n/a'} MiB; the last sample before its pg_dump child appeared (${c.lastSampleBeforePgDump ? `${c.lastSampleBeforePgDump.atMs} ms` : 'none'}; pg_dump first seen at ${c.pgDumpFirstSeenAtMs ?? 'n/a'} ms) read VmRSS ${c.lastSampleBeforePgDump?.vmRssMiB ?? 'n/a'} MiB, VmHWM ${c.lastSampleBeforePgDump?.vmHwmMiB ?? 'n/a'} MiB (start-up done). pg_dump is a separate process (its own VmHWM in the last column), and the PostgreSQL backend serving it is not counted on either side. In the bench process the take grew RSS by ${d.havreTake.nodeRssGrowthMiB} MiB (${d.havreTake.nodeRssBeforeMiB} → ${d.havreTake.nodePeakRssMiB} MiB; that process had filled the database and holds the bench's own state, so its absolute figure is not the pipeline's; peak heapUsed ${d.havreTake.nodePeakHeapUsedMiB} MiB, peak external/array buffers ${d.havreTake.nodePeakExternalMiB} MiB).`,
+      `**Peak RSS** (target ≤ 150 MB = ${r1(150e6 / MB)} MiB, judged on the dedicated \`havre backup run\` process's VmHWM, the kernel's own peak of its resident set): **${c.vmHwmMiB} MiB — ${met(json.targets.cliPeakRssAtMost150MB)}**. An idle CLI process (\`havre backup list\`) peaks at ${d.cliList.vmHwmMiB} MiB, so the backup itself adds ${c.growthOverIdleCliMiB} MiB. In the run, the first sample (${c.firstSample ? `${c.firstSample.atMs} ms after spawn` : 'none'}) read VmRSS ${c.firstSample?.vmRssMiB ?? 'n/a'} MiB; the last sample before its pg_dump child appeared (${c.lastSampleBeforePgDump ? `${c.lastSampleBeforePgDump.atMs} ms` : 'none'}; pg_dump first seen at ${c.pgDumpFirstSeenAtMs ?? 'n/a'} ms) read VmRSS ${c.lastSampleBeforePgDump?.vmRssMiB ?? 'n/a'} MiB, VmHWM ${c.lastSampleBeforePgDump?.vmHwmMiB ?? 'n/a'} MiB (start-up done). pg_dump is a separate process (its own VmHWM in the last column), ${c.igzipPeakRssMiB !== null ? `and so is igzip (VmHWM ${c.igzipPeakRssMiB} MiB)` : 'no igzip child was seen'}, and the PostgreSQL backend serving pg_dump is not counted on either side. In the bench process the take grew RSS by ${d.havreTake.nodeRssGrowthMiB} MiB (${d.havreTake.nodeRssBeforeMiB} → ${d.havreTake.nodePeakRssMiB} MiB; that process had filled the database and holds the bench's own state, so its absolute figure is not the pipeline's; peak heapUsed ${d.havreTake.nodePeakHeapUsedMiB} MiB, peak external/array buffers ${d.havreTake.nodePeakExternalMiB} MiB).`,
       '',
       '## Verification vs raw `pg_restore`',
       '',

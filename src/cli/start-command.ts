@@ -11,6 +11,7 @@ import { migrateToLatest } from '../db/db.ts';
 import { publicBaseUrl } from '../config/config.ts';
 import { describeError, loadCliConfig } from './context.ts';
 import { checkPgTools } from '../lib/pg-tools.ts';
+import { igzipAvailable } from '../lib/igzip.ts';
 
 let serving = false;
 
@@ -32,6 +33,7 @@ export function registerStartCommand(program: Command): void {
         const core = createCore(config);
         const tools = await checkPgTools(15);
         if (!tools.ok) core.logger.warn(tools.message);
+        if (!igzipAvailable()) core.logger.warn('igzip (Debian package isal) is not installed: backups are compressed by pg_dump and exports by zlib, several times slower on big tenants (docs/BACKUPS.md)');
         const applied = await migrateToLatest(core.db);
         if (applied.length) core.logger.info({ applied }, 'migrations applied');
         // The whole application (every module, the HTTP server) is loaded by this command only.
