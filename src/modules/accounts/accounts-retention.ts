@@ -50,6 +50,8 @@ export function accountsRetentionCategories(): RetentionCategory[] {
     deleteRule('api_tokens_ended', 'api_tokens', 'LEAST(expires_at, revoked_at)'),
     deleteRule('one_time_tokens_ended', 'one_time_tokens', 'LEAST(expires_at, used_at)'),
     deleteRule('invitations_ended', 'invitations', 'LEAST(expires_at, revoked_at, accepted_at)'),
+    // The personal part of audit entries (IP, e-mail; audit-service.ts), kept beside the chain.
+    deleteRule('audit_personal_data', 'audit_personal', 'at'),
     deletedUserLeftovers,
   ];
 }

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withPersonal } from '../audit/audit-service.ts';
 import { createTestContext, type TestContext } from '../../../test/context.ts';
 import { mailedToken, signIn, signUp, TEST_PASSWORD, totpCode, uniqueEmail } from './accounts-fixtures.ts';
 
@@ -51,10 +52,14 @@ describe('sessions', () => {
     await ctx.client().post('/api/v1/sessions', { email, password: 'wrong password here' });
     const ok = await auditOf('auth.sign_in', userId);
     expect(ok).toHaveLength(1);
-    expect(ok[0]).toMatchObject({ actor_type: 'user', actor_id: userId, ip: '127.0.0.1' });
+    // The chained row holds no IP nor e-mail, only a digest of them; they are beside it (ACC-5).
+    expect(ok[0]).toMatchObject({ actor_type: 'user', actor_id: userId, ip: null, personal_digest: expect.stringMatching(/^[0-9a-f]{64}$/) });
     const failed = await auditOf('auth.sign_in_failed', userId);
     expect(failed).toHaveLength(1);
-    expect(failed[0]!.data).toEqual({ email, reason: 'password' });
+    expect(failed[0]!.data).toEqual({ reason: 'password' });
+    const personal = await ctx.core.audit.personalOf([ok[0]!.seq, failed[0]!.seq]);
+    expect(withPersonal(ok[0]!, personal)).toMatchObject({ ip: '127.0.0.1' });
+    expect(withPersonal(failed[0]!, personal).data).toEqual({ email, reason: 'password' });
     expect(JSON.stringify(failed[0])).not.toContain('wrong password here');
     expect((await ctx.core.audit.verify()).ok).toBe(true);
   });

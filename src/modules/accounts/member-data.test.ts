@@ -2,6 +2,7 @@
  * ACC-4 (a member downloads everything Havre holds about them) and ACC-5 (account deletion on
  * request, with what must be refused first).
  */
+import { sql } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import yauzl from 'yauzl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,6 +61,8 @@ describe('my personal data', () => {
     expect(data.sessions[0]).toEqual({ createdAt: expect.any(String), lastSeenAt: expect.any(String), expiresAt: expect.any(String), revokedAt: null, ip: '127.0.0.1', userAgent: expect.any(String) });
     expect(data.apiTokens).toEqual([expect.objectContaining({ name: 'CI token', prefix: token.body.prefix, revokedAt: null })]);
     expect(data.auditEntries.map((a: { action: string }) => a.action)).toEqual(expect.arrayContaining(['account.signed_up', 'account.email_verified', 'api_token.created']));
+    // The IP addresses the audit log keeps beside its chain come back in the member's copy.
+    expect(data.auditEntries.some((a: { ip: string | null }) => a.ip === '127.0.0.1')).toBe(true);
     expect(data.mails).toEqual([expect.objectContaining({ to: owner.email, template: 'accounts.verify_email', subject: expect.any(String), text: expect.stringContaining('Ada Owner') })]);
 
     const text = JSON.stringify(data);
@@ -126,9 +129,15 @@ describe('my personal data', () => {
     await ctx.core.db.updateTable('users').set({ phone: '+33 6 12 34 56 78' }).where('id', '=', second.userId).execute();
     const token = (await second.http.post('/api/v1/tokens', { name: 'script' })).body.token as string;
     const auditBefore = await ctx.core.db.selectFrom('audit_log').selectAll().orderBy('seq').execute();
+    // The audit log holds the member's IP addresses (sign-up, sign-in, token) beside its chain.
+    const personalAbout = () => ctx.core.db.selectFrom('audit_personal').select('seq').where((eb) => eb.or([eb('person_id', '=', second.userId), eb(sql`lower(data ->> 'email')`, '=', second.email.toLowerCase())])).execute();
+    expect((await personalAbout()).length).toBeGreaterThan(0);
 
     const res = await second.http.post('/api/v1/me/deletion-request', { password: TEST_PASSWORD });
     expect(res.status).toBe(204);
+    // Their IP and e-mail addresses in the audit log are erased at once (a later failed sign-in
+    // with the old address is new data, under its own rule); the chain still verifies (below).
+    const erasedAtOnce = await personalAbout();
 
     const user = await ctx.core.db.selectFrom('users').selectAll().where('id', '=', second.userId).executeTakeFirstOrThrow();
     expect(user).toMatchObject({ name: 'Deleted user', email: `deleted-${second.userId}@invalid`, phone: null, totp_secret_sealed: null, totp_enabled_at: null, email_verified_at: null });
@@ -149,6 +158,9 @@ describe('my personal data', () => {
     const entry = auditAfter.find((a) => a.action === 'account.deleted' && a.subject_id === second.userId)!;
     expect(entry).toMatchObject({ actor_id: second.userId, subject_id: second.userId, data: { customersLeft: 1, sessionsRevoked: 1, tokensRevoked: 1 } });
     expect(JSON.stringify(entry)).not.toContain(second.email);
+    expect(erasedAtOnce).toEqual([]);
+    expect(entry.data).toMatchObject({ auditPersonalErased: expect.any(Number) });
+    expect(entry.ip).toBeNull();
     expect((await ctx.core.audit.verify()).ok).toBe(true);
     // The remaining owner still sees the customer; the deleted member is gone from it.
     const members = await owner.http.get(`/api/v1/customers/${owner.customerId}/members`);

@@ -9,7 +9,8 @@
  * - ACC-5 `deleteAccount`: erasure on request. The user row stays (the append-only audit log
  *   points at its id; entries are never altered), with its personal data replaced: name
  *   "Deleted user", e-mail `deleted-<id>@invalid`, no phone, a password hash no password matches,
- *   no second factor. Sessions and tokens are revoked, memberships removed, the mails, links,
+ *   no second factor; the IP and e-mail addresses the audit log held about them are erased (the
+ *   chain keeps salted digests of them, audit-service.ts). Sessions and tokens are revoked, memberships removed, the mails, links,
  *   invitations and failed sign-ins about the person deleted; what remains (revoked sessions, a
  *   mail being sent at that instant) goes under the rule `deleted_user_leftovers` (PRV-4).
  *   Billing and tax records (none exist yet) will be kept under their own rule
@@ -22,6 +23,7 @@
 import { conflict, forbidden, notFound } from '../../lib/errors.ts';
 import { auditActor, requireSession, type AccountsDeps, type Actor } from './accounts-deps.ts';
 import { verifyPassword } from './passwords.ts';
+import { withPersonal } from '../audit/audit-service.ts';
 
 /** One section of the export: flat-ish records (an audit entry's `data` stays an object). */
 export type DataRecord = Record<string, unknown>;
@@ -54,6 +56,7 @@ export function createMemberDataService(deps: AccountsDeps) {
         db.selectFrom('sign_in_failures').select(['at', 'ip']).where('email', '=', user.email).orderBy('at').execute(),
       ]);
       const now = clock.now();
+      const personal = await audit.personalOf(auditEntries.map((a) => a.seq));
       await audit.record({ ...auditActor(actor), action: 'account.data_exported', subjectType: 'user', subjectId: userId });
       return {
         generatedAt: now.toISOString(),
@@ -62,7 +65,7 @@ export function createMemberDataService(deps: AccountsDeps) {
         memberships: memberships.map((m) => ({ customerId: m.id, customerName: m.name, role: m.role, since: iso(m.created_at) })),
         sessions: sessions.map((s) => ({ createdAt: iso(s.created_at), lastSeenAt: iso(s.last_seen_at), expiresAt: iso(s.expires_at), revokedAt: iso(s.revoked_at), ip: s.ip, userAgent: s.user_agent })),
         apiTokens: tokens.map((t) => ({ id: t.id, name: t.name, prefix: t.prefix, createdAt: iso(t.created_at), lastUsedAt: iso(t.last_used_at), expiresAt: iso(t.expires_at), revokedAt: iso(t.revoked_at) })),
-        auditEntries: auditEntries.map((a) => ({ seq: a.seq, at: iso(a.at), action: a.action, actorType: a.actor_type, actorId: a.actor_id, subjectType: a.subject_type, subjectId: a.subject_id, customerId: a.customer_id, ip: a.ip, data: a.data })),
+        auditEntries: auditEntries.map((row) => withPersonal(row, personal)).map((a) => ({ seq: a.seq, at: iso(a.at), action: a.action, actorType: a.actor_type, actorId: a.actor_id, subjectType: a.subject_type, subjectId: a.subject_id, customerId: a.customer_id, ip: a.ip, data: a.data })),
         mails: mails.map((m) => ({ id: m.id, to: m.to_address, template: m.template, locale: m.locale, subject: m.subject, status: m.status, createdAt: iso(m.created_at), sentAt: iso(m.sent_at), text: m.body_text })),
         invitations: invitations.map((i) => ({ id: i.id, customerName: i.name, role: i.role, createdAt: iso(i.created_at), expiresAt: iso(i.expires_at), acceptedAt: iso(i.accepted_at), revokedAt: iso(i.revoked_at) })),
         signInFailures: failures.map((f) => ({ at: iso(f.at), ip: f.ip })),
@@ -121,7 +124,10 @@ export function createMemberDataService(deps: AccountsDeps) {
         await trx.deleteFrom('invitations').where('email', '=', email).execute();
         await trx.deleteFrom('sign_in_failures').where('email', '=', email).execute();
         await trx.deleteFrom('mail_outbox').where((eb) => eb.or([eb('user_id', '=', userId), eb('to_address', '=', email)])).where('status', '!=', 'sending').execute();
-        await audit.record({ ...auditActor(actor), action: 'account.deleted', subjectType: 'user', subjectId: userId, data: { customersLeft: memberOf.length, sessionsRevoked, tokensRevoked } }, trx);
+        // The IP addresses and e-mail addresses the audit log kept about the person (its chain keeps
+        // their salted digests only, and stays verifiable); this entry itself records no IP.
+        const auditPersonalErased = await audit.erasePersonal({ personId: userId, email }, trx);
+        await audit.record({ ...auditActor(actor), ip: null, action: 'account.deleted', subjectType: 'user', subjectId: userId, data: { customersLeft: memberOf.length, sessionsRevoked, tokensRevoked, auditPersonalErased } }, trx);
       });
     },
   };

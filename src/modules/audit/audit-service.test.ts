@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../../../test/context.ts';
-import { canonicalJson } from './audit-service.ts';
+import { canonicalJson, withPersonal } from './audit-service.ts';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -85,6 +85,34 @@ describe('audit log', () => {
     expect(kinds).toContain(`${target.seq}:altered`);
     expect(result.problems.some((p) => p.kind === 'missing' && BigInt(p.seq) === BigInt(removed.seq) + 1n)).toBe(true);
     expect(result.problems.some((p) => p.kind === 'head_mismatch')).toBe(true);
+  });
+
+  it('[ACC-5] an entry\'s IP and e-mail live beside the chain: readers get them back, erasing them keeps the chain valid, changing them is detected', async () => {
+    const person = '8d7d0c4e-1f0a-4b53-9d8e-5b2f3d0a9c11';
+    const first = await ctx.core.audit.record({ actorType: 'user', actorId: person, action: 'auth.sign_in_failed', subjectType: 'user', subjectId: person, ip: '192.0.2.7', data: { email: 'Anne@Example.test', reason: 'password' } });
+    const second = await ctx.core.audit.record({ actorType: 'system', action: 'member.invited', subjectType: 'invitation', subjectId: 'inv-1', data: { email: 'anne@example.test', role: 'collaborator' } });
+    const other = await ctx.core.audit.record({ actorType: 'user', actorId: 'someone-else', action: 'auth.sign_in', ip: '198.51.100.1' });
+    const row = await ctx.core.db.selectFrom('audit_log').selectAll().where('seq', '=', first.seq).executeTakeFirstOrThrow();
+    // The chained row: no IP, no address, a digest.
+    expect(row).toMatchObject({ ip: null, data: { reason: 'password' }, personal_digest: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(JSON.stringify(row)).not.toMatch(/192\.0\.2\.7|example\.test/i);
+    const personal = await ctx.core.audit.personalOf([first.seq, second.seq]);
+    expect(withPersonal(row, personal)).toMatchObject({ ip: '192.0.2.7', data: { email: 'Anne@Example.test', reason: 'password' } });
+    // (The log of this file was tampered with by the test above: only these entries are looked at.)
+    const mine = [first.seq, second.seq, other.seq];
+    const problemsOfMine = async () => (await ctx.core.audit.verify()).problems.filter((p) => mine.includes(p.seq));
+    expect(await problemsOfMine()).toEqual([]);
+
+    // A changed address no longer matches the digest in the chain.
+    await asSuperuser((c) => c.query(`UPDATE audit_personal SET ip = '203.0.113.9' WHERE seq = $1`, [first.seq]));
+    expect(await problemsOfMine()).toEqual([{ seq: first.seq, kind: 'altered', detail: 'its personal data does not match the digest in the chain' }]);
+
+    // Erasure: by the person's id and by the address (any case); someone else's stays; the chain verifies.
+    expect(await ctx.core.audit.erasePersonal({ personId: person, email: 'ANNE@example.test' })).toBe(2);
+    expect((await ctx.core.audit.personalOf(mine)).size).toBe(1);
+    expect(await problemsOfMine()).toEqual([]);
+    const erased = await ctx.core.db.selectFrom('audit_log').selectAll().where('seq', '=', first.seq).executeTakeFirstOrThrow();
+    expect(withPersonal(erased, new Map())).toMatchObject({ action: 'auth.sign_in_failed', actor_id: person, ip: null, data: { reason: 'password' } });
   });
 
   it('canonical JSON does not depend on key order', () => {
