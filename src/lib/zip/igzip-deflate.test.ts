@@ -106,6 +106,11 @@ describe('igzipDeflate (ISA-L igzip, a child process per stream)', () => {
     expect(zlib.inflateRawSync(archive.subarray(start, start + facts.compressedSize)).equals(data)).toBe(true);
   });
 
+  it('reports igzip\'s own failure (exit status), not the EPIPE of writing to it', async () => {
+    useIgzipCommand('false'); // exits 1 at once, reading nothing
+    await expect(all(igzipDeflate(chunksOf(randomBytes(4 * 1024 * 1024), 64 * 1024), 1))).rejects.toThrow(/^igzip failed \(exit code 1\)/);
+  });
+
   it('holds the source back while its output is not read (pipes, not memory)', async () => {
     const data = randomBytes(32 * 1024 * 1024);
     let yielded = 0;

@@ -70,7 +70,9 @@ export async function* igzipDeflate(source: AsyncIterable<Uint8Array> | Iterable
         if (chunk.length === 0) continue;
         facts.crc32 = zlib.crc32(chunk, facts.crc32);
         facts.size += chunk.length;
-        if (!child.stdin.write(chunk)) await Promise.race([once(child.stdin, 'drain'), exited]);
+        // Not events.once: it would reject on stdin's EPIPE when igzip dies, and the exit status
+        // (checked below) says why better than EPIPE does.
+        if (!child.stdin.write(chunk)) await Promise.race([new Promise((resolve) => child.stdin.once('drain', resolve)), exited]);
         if (child.exitCode !== null || child.signalCode !== null) break;
       }
       child.stdin.end();

@@ -215,16 +215,23 @@ export function createAuditService(deps: { db: Db; clock: Clock }): AuditService
 
     async personalOf(seqs, trx) {
       if (seqs.length === 0) return new Map();
-      const rows = await (trx ?? deps.db).selectFrom('audit_personal').select(['seq', 'ip', 'data']).where('seq', 'in', [...seqs]).execute();
+      // One array parameter, not one per entry (PostgreSQL takes at most 65,535).
+      const rows = await (trx ?? deps.db).selectFrom('audit_personal').select(['seq', 'ip', 'data']).where(sql<boolean>`seq = ANY(${[...seqs]}::bigint[])`).execute();
       return new Map(rows.map((r) => [String(r.seq), { ip: r.ip, data: r.data as Record<string, unknown> }]));
     },
 
     async erasePersonal({ personId, email }, trx) {
-      const res = await (trx ?? deps.db)
-        .deleteFrom('audit_personal')
-        .where((eb) => (email ? eb.or([eb('person_id', '=', personId), eb(sql`lower(data ->> 'email')`, '=', email.toLowerCase())]) : eb('person_id', '=', personId)))
-        .executeTakeFirst();
-      return Number(res.numDeletedRows);
+      const erase = async (t: Executor) => {
+        // The appends' lock first: every entry appended before it is committed and seen below.
+        await sql`SELECT pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`.execute(t);
+        const res = await t
+          .deleteFrom('audit_personal')
+          .where((eb) => (email ? eb.or([eb('person_id', '=', personId), eb(sql`lower(data ->> 'email')`, '=', email.toLowerCase())]) : eb('person_id', '=', personId)))
+          .executeTakeFirst();
+        return Number(res.numDeletedRows);
+      };
+      if (trx && trx.isTransaction) return erase(trx);
+      return deps.db.transaction().execute(erase);
     },
   };
 }

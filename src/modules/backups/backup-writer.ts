@@ -39,9 +39,14 @@ import type { BackupPart } from './backups-tables.ts';
 export const MANIFEST_FORMAT = 'havre-backup/2';
 export type ManifestFormat = 'havre-backup/1' | 'havre-backup/2';
 
-/** Whether the database part of a backup of this format is gzip around the pg_dump archive. */
+/**
+ * Whether the database part of a backup of this format is gzip around the pg_dump archive; throws
+ * for a format this Havre does not know (a newer one: never guess, pg_restore would fail obscurely).
+ */
 export function databaseIsGzip(manifest: { format: string }): boolean {
-  return manifest.format === 'havre-backup/2';
+  if (manifest.format === 'havre-backup/2') return true;
+  if (manifest.format === 'havre-backup/1') return false;
+  throw new Error(`backup format ${JSON.stringify(manifest.format)} is unknown to this version of Havre (it reads havre-backup/1 and /2): upgrade Havre to read it`);
 }
 /** The workspace schema version that brought attachments (schema/0003_attachments.sql). */
 const ATTACHMENTS_SINCE_VERSION = 3;

@@ -174,7 +174,7 @@ export function registerBackupCommands(program: Command, run: CliRunner): void {
     .command('download')
     .summary("write a backup's archive to a file on this server (disaster recovery; needs the master key)")
     .description(
-      "write a complete backup's archive (manifest.json, database.pgdump, attachments.tar, README.txt — the same as the customer's download) to a file. " +
+      "write a complete backup's archive (manifest.json, database.pgdump.gz — database.pgdump for a havre-backup/1 backup —, attachments.tar, README.txt — the same as the customer's download) to a file. " +
         'This is the disaster-recovery path on the Havre server itself: it decrypts with the master key of this installation, so it runs only where that key is. ' +
         'The file holds the customer data in clear: keep it safe and delete it after use. Audited with the reason.',
     )

@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { toolSearchPath } from '../../config/config.ts';
 import { pgDumpGzip } from './pg-process.ts';
+import { databaseIsGzip } from './backup-writer.ts';
+import { useIgzipCommand } from '../../lib/igzip.ts';
 
 // A database of its own on the fr test server, as its admin.
 const admin = inject('regionServers')[0]!.adminUrl;
@@ -65,6 +67,23 @@ describe('pgDumpGzip (pg_dump piped into igzip, no byte through Node)', () => {
     const gz = await all(dump.stdout as AsyncIterable<Buffer>);
     expect(zlib.gunzipSync(gz).length).toBe(0); // a valid, empty gzip: only `done` tells the failure
     await expect(dump.done).rejects.toThrow(/pg_dump failed.*no_such_database/s);
+  });
+
+  it('[BKP-3] when igzip fails, its failure comes first (pg_dump then dies of SIGPIPE)', async () => {
+    useIgzipCommand('false');
+    try {
+      const dump = pgDumpGzip({ connectionString: dbUrl }, { level: 1 });
+      await all(dump.stdout as AsyncIterable<Buffer>);
+      await expect(dump.done).rejects.toThrow(/^igzip failed \(exit 1\)/);
+    } finally {
+      useIgzipCommand('igzip');
+    }
+  });
+
+  it('[BKP-4] a backup of a format this Havre does not know is refused, never guessed', () => {
+    expect(databaseIsGzip({ format: 'havre-backup/2' })).toBe(true);
+    expect(databaseIsGzip({ format: 'havre-backup/1' })).toBe(false);
+    expect(() => databaseIsGzip({ format: 'havre-backup/3' })).toThrow(/unknown to this version of Havre/);
   });
 
   it('kill() stops both processes', async () => {

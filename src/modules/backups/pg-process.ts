@@ -136,8 +136,14 @@ export function pgDumpGzip(target: pg.ClientConfig, options: { snapshot?: string
   dump.stdin.end();
   // pg_dump holds its own copy of the pipe's write end; igzip sees the end when pg_dump exits.
   gzip.stdin!.destroy();
-  // A failed pg_dump first (its message says why), then igzip's.
-  const done = dump.done.then(() => gzipped);
+  // Both must succeed. When both fail, the first cause first: a pg_dump killed by SIGPIPE means
+  // igzip died before it (igzip's message says why).
+  const done = Promise.allSettled([dump.done, gzipped]).then(([d, g]) => {
+    const errors = [d, g].flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+    if (errors.length === 0) return;
+    if (errors.length === 2 && /SIGPIPE/.test(errors[0]!.message)) errors.reverse();
+    throw new Error(errors.map((e) => e.message).join('; '), { cause: errors[0] });
+  });
   done.catch(() => {});
   return {
     child: dump.child,
