@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
+import { childProcessesNamed, collectBytes } from '../../../test/processes.ts';
 import { gzipHeaderLength, igzipDeflate } from './igzip-deflate.ts';
 import { igzipAvailable, isalLevel, useIgzipCommand } from '../igzip.ts';
 import { ZipWriter } from './zip-writer.ts';
@@ -22,21 +22,6 @@ function* chunksOf(data: Buffer, size: number): Generator<Buffer> {
   for (let at = 0; at < data.length; at += size) yield data.subarray(at, at + size);
 }
 
-async function all(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const part of stream) parts.push(part);
-  return Buffer.concat(parts);
-}
-
-/** PIDs of running igzip processes whose parent is this process. */
-function igzipChildren(): string[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(process.pid), '-x', 'igzip'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  } catch {
-    return [];
-  }
-}
-
 afterEach(() => {
   useIgzipCommand('igzip');
 });
@@ -49,17 +34,17 @@ describe('igzipDeflate (ISA-L igzip, a child process per stream)', () => {
   it('gives one raw deflate stream that zlib inflates back, smaller than the input, with the CRC-32 and size of what went in', async () => {
     const data = Buffer.concat([text(3 * 1024 * 1024), randomBytes(100_000), Buffer.from('fin\r\n')]);
     const facts = { crc32: 0, size: 0 };
-    const out = await all(igzipDeflate(chunksOf(data, 50_000), 1, facts));
+    const out = await collectBytes(igzipDeflate(chunksOf(data, 50_000), 1, facts));
     expect(zlib.inflateRawSync(out).equals(data)).toBe(true);
     expect(out.length).toBeLessThan(data.length / 2);
     expect(facts).toEqual({ crc32: zlib.crc32(data), size: data.length });
   });
 
   it('handles an empty input, one-byte chunks and every level', async () => {
-    expect(zlib.inflateRawSync(await all(igzipDeflate([], 1))).length).toBe(0);
+    expect(zlib.inflateRawSync(await collectBytes(igzipDeflate([], 1))).length).toBe(0);
     const small = Buffer.from('a, b, c\r\n'.repeat(50));
-    expect(zlib.inflateRawSync(await all(igzipDeflate(chunksOf(small, 1), 1))).equals(small)).toBe(true);
-    for (const level of [1, 2, 5, 6, 9]) expect(zlib.inflateRawSync(await all(igzipDeflate([small], level))).equals(small)).toBe(true);
+    expect(zlib.inflateRawSync(await collectBytes(igzipDeflate(chunksOf(small, 1), 1))).equals(small)).toBe(true);
+    for (const level of [1, 2, 5, 6, 9]) expect(zlib.inflateRawSync(await collectBytes(igzipDeflate([small], level))).equals(small)).toBe(true);
     expect([1, 2, 5, 6, 9].map(isalLevel)).toEqual([1, 2, 2, 3, 3]);
     expect(() => isalLevel(0)).toThrow(RangeError);
   });
@@ -79,9 +64,9 @@ describe('igzipDeflate (ISA-L igzip, a child process per stream)', () => {
       yield text(200_000);
       throw new Error('the COPY failed');
     }
-    await expect(all(igzipDeflate(failing(), 1))).rejects.toThrow('the COPY failed');
+    await expect(collectBytes(igzipDeflate(failing(), 1))).rejects.toThrow('the COPY failed');
     await sleep(50);
-    expect(igzipChildren()).toEqual([]);
+    expect(childProcessesNamed('igzip')).toEqual([]);
   });
 
   it('kills igzip when the consumer stops early', async () => {
@@ -89,15 +74,15 @@ describe('igzipDeflate (ISA-L igzip, a child process per stream)', () => {
     await stream.next();
     await stream.return(undefined);
     await sleep(50);
-    expect(igzipChildren()).toEqual([]);
+    expect(childProcessesNamed('igzip')).toEqual([]);
   });
 
   it('fails clearly when igzip cannot run, and ZipWriter then falls back to zlib by itself', async () => {
     useIgzipCommand('/nonexistent/igzip');
     expect(igzipAvailable()).toBe(false);
-    await expect(all(igzipDeflate([Buffer.from('x')], 1))).rejects.toThrow(/ENOENT/);
+    await expect(collectBytes(igzipDeflate([Buffer.from('x')], 1))).rejects.toThrow(/ENOENT/);
     const writer = new ZipWriter();
-    const zip = all(writer.output);
+    const zip = collectBytes(writer.output);
     const data = text(300_000);
     const facts = await writer.addEntry('fallback.csv', [data], { mtime: new Date(2026, 0, 1), level: 1 });
     await writer.finish();
@@ -108,7 +93,7 @@ describe('igzipDeflate (ISA-L igzip, a child process per stream)', () => {
 
   it('reports igzip\'s own failure (exit status), not the EPIPE of writing to it', async () => {
     useIgzipCommand('false'); // exits 1 at once, reading nothing
-    await expect(all(igzipDeflate(chunksOf(randomBytes(4 * 1024 * 1024), 64 * 1024), 1))).rejects.toThrow(/^igzip failed \(exit code 1\)/);
+    await expect(collectBytes(igzipDeflate(chunksOf(randomBytes(4 * 1024 * 1024), 64 * 1024), 1))).rejects.toThrow(/^igzip failed \(exit code 1\)/);
   });
 
   it('holds the source back while its output is not read (pipes, not memory)', async () => {
@@ -128,7 +113,7 @@ describe('igzipDeflate (ISA-L igzip, a child process per stream)', () => {
     }
     // Two pipe buffers, igzip's own buffers and a chunk or two: far from the 32 MiB offered.
     expect(yielded).toBeLessThan(4 * 1024 * 1024);
-    const rest = await all(stream);
+    const rest = await collectBytes(stream);
     expect(rest.length).toBeGreaterThan(0);
   });
 });

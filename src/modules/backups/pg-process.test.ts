@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import zlib from 'node:zlib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childProcessesNamed, collectBytes } from '../../../test/processes.ts';
 import { inject } from 'vitest';
 import { toolSearchPath } from '../../config/config.ts';
 import { pgDumpGzip } from './pg-process.ts';
@@ -26,20 +27,6 @@ async function sql(url: string, text: string): Promise<void> {
   }
 }
 
-async function all(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const p of stream) parts.push(p);
-  return Buffer.concat(parts);
-}
-
-function igzipChildren(): string[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(process.pid), '-x', 'igzip'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  } catch {
-    return [];
-  }
-}
-
 beforeAll(async () => {
   await sql(admin, `CREATE DATABASE ${dbName}`);
   await sql(dbUrl, `CREATE TABLE notes (id int PRIMARY KEY, body text); INSERT INTO notes SELECT i, repeat('note ' || i, 20) FROM generate_series(1, 20000) i`);
@@ -51,7 +38,7 @@ afterAll(async () => {
 describe('pgDumpGzip (pg_dump piped into igzip, no byte through Node)', () => {
   it('[BKP-3] gives a gzip stream whose content is a custom-format archive that stock pg_restore lists', async () => {
     const dump = pgDumpGzip({ connectionString: dbUrl }, { level: 1 });
-    const gz = await all(dump.stdout as AsyncIterable<Buffer>);
+    const gz = await collectBytes(dump.stdout as AsyncIterable<Buffer>);
     await dump.done;
     const archive = zlib.gunzipSync(gz);
     expect(archive.subarray(0, 5).toString()).toBe('PGDMP');
@@ -64,7 +51,7 @@ describe('pgDumpGzip (pg_dump piped into igzip, no byte through Node)', () => {
 
   it('[BKP-3] fails with pg_dump\'s own message when pg_dump fails, though igzip ends its stream cleanly', async () => {
     const dump = pgDumpGzip({ connectionString: admin.replace(/\/[^/]*$/, '/no_such_database') }, { level: 1 });
-    const gz = await all(dump.stdout as AsyncIterable<Buffer>);
+    const gz = await collectBytes(dump.stdout as AsyncIterable<Buffer>);
     expect(zlib.gunzipSync(gz).length).toBe(0); // a valid, empty gzip: only `done` tells the failure
     await expect(dump.done).rejects.toThrow(/pg_dump failed.*no_such_database/s);
   });
@@ -73,7 +60,7 @@ describe('pgDumpGzip (pg_dump piped into igzip, no byte through Node)', () => {
     useIgzipCommand('false');
     try {
       const dump = pgDumpGzip({ connectionString: dbUrl }, { level: 1 });
-      await all(dump.stdout as AsyncIterable<Buffer>);
+      await collectBytes(dump.stdout as AsyncIterable<Buffer>);
       await expect(dump.done).rejects.toThrow(/^igzip failed \(exit 1\)/);
     } finally {
       useIgzipCommand('igzip');
@@ -91,6 +78,6 @@ describe('pgDumpGzip (pg_dump piped into igzip, no byte through Node)', () => {
     dump.kill();
     await expect(dump.done).rejects.toThrow(/pg_dump failed \(SIGKILL\)/);
     await sleep(50);
-    expect(igzipChildren()).toEqual([]);
+    expect(childProcessesNamed('igzip')).toEqual([]);
   });
 });
