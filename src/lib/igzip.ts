@@ -5,7 +5,8 @@
  * (src/lib/zip/igzip-deflate.ts) and backups (src/modules/backups/pg-process.ts) — and falls back
  * to zlib (or pg_dump's own compression) where it is not installed.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { Writable } from 'node:stream';
 
 let command = 'igzip';
 
@@ -38,3 +39,27 @@ export function isalLevel(level: number): number {
   return level === 1 ? 1 : level <= 5 ? 2 : 3;
 }
 
+/** A running igzip: the child, and its end (rejects with why: could not start, or exit status and stderr). */
+export interface IgzipProcess {
+  child: ChildProcess;
+  done: Promise<void>;
+}
+
+/**
+ * Starts `igzip -<level> -c -n` (compress stdin to stdout, no name or time in the header), its
+ * stdin a pipe or `stdin` (another process's output end, see pgDumpGzip). Its stderr is kept
+ * (bounded) for the error message. One place for both users: exports and backups.
+ */
+export function spawnIgzip(level: number, stdin: 'pipe' | Writable = 'pipe'): IgzipProcess {
+  const child = spawn(command, [`-${isalLevel(level)}`, '-c', '-n'], { stdio: [stdin, 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+    if (stderr.length < 2000) stderr += text;
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    child.on('error', (err) => reject(new Error(`igzip could not start: ${err.message}`)));
+    child.on('close', (code, signal) => (code === 0 ? resolve() : reject(new Error(`igzip failed (${signal ?? `exit ${code}`}): ${stderr.trim().slice(0, 500) || 'no message'}`))));
+  });
+  done.catch(() => {}); // the caller awaits it; an unobserved failure must not crash the process
+  return { child, done };
+}

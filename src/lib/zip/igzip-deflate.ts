@@ -12,11 +12,9 @@
  *
  * When `igzip` is not installed, callers fall back to zlib (`igzipAvailable()`, src/lib/igzip.ts).
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import zlib from 'node:zlib';
 import { asBuffer, type DeflateFacts } from './block-deflate.ts';
-import { igzipCommand, isalLevel } from '../igzip.ts';
+import { spawnIgzip } from '../igzip.ts';
 
 const FEXTRA = 4;
 const FNAME = 8;
@@ -50,17 +48,10 @@ export function gzipHeaderLength(bytes: Buffer): number {
  * anything fails, the child is killed.
  */
 export async function* igzipDeflate(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, level: number, facts: DeflateFacts = { crc32: 0, size: 0 }): AsyncGenerator<Buffer> {
-  const child = spawn(igzipCommand(), [`-${isalLevel(level)}`, '-c', '-n'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (text: string) => {
-    if (stderr.length < 2000) stderr += text;
-  });
-  const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
-  exited.catch(() => {});
-  // A failed spawn (not installed, not executable) shows as an 'error' on the child.
-  const spawnFailed = once(child, 'error').then(([err]) => Promise.reject(err as Error));
-  spawnFailed.catch(() => {});
-  child.stdin.on('error', () => {}); // EPIPE when igzip dies: its exit status tells why
+  const { child, done } = spawnIgzip(level);
+  const stdin = child.stdin!;
+  const ended = done.catch(() => {});
+  stdin.on('error', () => {}); // EPIPE when igzip dies: its exit status (done) tells why
 
   let feedError: unknown = null;
   const feed = (async () => {
@@ -72,10 +63,10 @@ export async function* igzipDeflate(source: AsyncIterable<Uint8Array> | Iterable
         facts.size += chunk.length;
         // Not events.once: it would reject on stdin's EPIPE when igzip dies, and the exit status
         // (checked below) says why better than EPIPE does.
-        if (!child.stdin.write(chunk)) await Promise.race([new Promise((resolve) => child.stdin.once('drain', resolve)), exited]);
+        if (!stdin.write(chunk)) await Promise.race([new Promise((resolve) => stdin.once('drain', resolve)), ended]);
         if (child.exitCode !== null || child.signalCode !== null) break;
       }
-      child.stdin.end();
+      stdin.end();
     } catch (err) {
       feedError = err;
       child.kill('SIGKILL');
@@ -83,10 +74,11 @@ export async function* igzipDeflate(source: AsyncIterable<Uint8Array> | Iterable
   })();
 
   let header: Buffer | null = Buffer.alloc(0);
+  /** The last 8 bytes seen so far (the trailer, once igzip is done); all before them is deflate data. */
   let tail: Buffer = Buffer.alloc(0);
   let complete = false;
   try {
-    for await (const raw of child.stdout as AsyncIterable<Buffer>) {
+    for await (const raw of child.stdout! as AsyncIterable<Buffer>) {
       let chunk = raw;
       if (header) {
         header = Buffer.concat([header, chunk]);
@@ -95,19 +87,21 @@ export async function* igzipDeflate(source: AsyncIterable<Uint8Array> | Iterable
         chunk = header.subarray(length);
         header = null;
       }
-      // Everything but the last 8 bytes seen so far is deflate data.
-      const joined = tail.length === 0 ? chunk : Buffer.concat([tail, chunk]);
-      if (joined.length <= 8) {
-        tail = joined;
+      if (chunk.length < 8) {
+        // Rare (pipes deliver far more): join the few bytes to the held ones.
+        const joined = Buffer.concat([tail, chunk]);
+        if (joined.length > 8) yield joined.subarray(0, joined.length - 8);
+        tail = joined.subarray(Math.max(0, joined.length - 8));
         continue;
       }
-      tail = Buffer.from(joined.subarray(joined.length - 8));
-      yield joined.subarray(0, joined.length - 8);
+      // The held bytes were data after all; this chunk's last 8 are held instead (no copy of the chunk).
+      if (tail.length > 0) yield tail;
+      yield chunk.subarray(0, chunk.length - 8);
+      tail = Buffer.from(chunk.subarray(chunk.length - 8));
     }
     await feed;
     if (feedError) throw feedError;
-    const [code, signal] = await Promise.race([exited, spawnFailed]);
-    if (code !== 0) throw new Error(`igzip failed (${signal ? `signal ${signal}` : `exit code ${code}`})${stderr ? `: ${stderr.trim()}` : ''}`);
+    await done;
     if (header || tail.length !== 8) throw new Error('igzip ended its output before the gzip trailer');
     const crc = tail.readUInt32LE(0);
     const size = tail.readUInt32LE(4);

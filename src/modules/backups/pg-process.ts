@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type pg from 'pg';
 import { toolSearchPath } from '../../config/config.ts';
-import { igzipCommand, isalLevel } from '../../lib/igzip.ts';
+import { spawnIgzip } from '../../lib/igzip.ts';
 
 /** The PG* environment of a libpq program for a pg connection config (URL form). */
 export function pgEnvironment(target: pg.ClientConfig): NodeJS.ProcessEnv {
@@ -122,16 +122,7 @@ export function pgDump(target: pg.ClientConfig, options: { snapshot?: string; co
  * half a dump, so the caller must wait for `done` before trusting the bytes.
  */
 export function pgDumpGzip(target: pg.ClientConfig, options: { snapshot?: string; level: number }): PgProcess {
-  const gzip = spawn(igzipCommand(), [`-${isalLevel(options.level)}`, '-c', '-n'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let gzipErr = '';
-  gzip.stderr!.setEncoding('utf8').on('data', (t: string) => {
-    if (gzipErr.length < 2000) gzipErr += t;
-  });
-  const gzipped = new Promise<void>((resolve, reject) => {
-    gzip.on('error', (err) => reject(new Error(`igzip could not start: ${err.message}`)));
-    gzip.on('close', (code, signal) => (code === 0 ? resolve() : reject(new Error(`igzip failed (${signal ?? `exit ${code}`}): ${gzipErr.trim().slice(0, 500) || 'no message'}`))));
-  });
-  gzipped.catch(() => {});
+  const { child: gzip, done: gzipped } = spawnIgzip(options.level);
   const dump = run('pg_dump', dumpArgs(0, options.snapshot), target, DUMP_OUTPUT_BUFFER, gzip.stdin!);
   dump.stdin.end();
   // pg_dump holds its own copy of the pipe's write end; igzip sees the end when pg_dump exits.
